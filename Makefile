@@ -1,0 +1,46 @@
+# Escalation Portal. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint format bench graph clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+setup: $(STAMP) ## Create the virtualenv and install pinned dependencies
+
+run: $(STAMP) ## Set up, migrate, load demo data once, serve web + worker + beat
+	DEBUG=1 $(BIN)/python manage.py migrate --no-input
+	DEBUG=1 $(BIN)/python manage.py seed_demo --if-empty
+	DEBUG=1 $(BIN)/python manage.py runall
+
+test: $(STAMP) ## Set up and run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check, ruff format --check, makemigrations --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## Print the benchmark figures (see docs/benchmarks.md)
+	$(BIN)/python -m benchmarks
+
+graph: $(STAMP) ## Draw both state machines to var/state-machines.svg
+	DEBUG=1 $(BIN)/python manage.py graph_transitions incidents.Incident incidents.Escalation -o var/state-machines.svg
+
+clean: ## Remove the virtualenv and local data under var/
+	rm -rf $(VENV) var

@@ -1,0 +1,38 @@
+"""Who is in an audience, for one incident."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from incidents.models import Escalation, Incident
+from incidents.roles import FIRST_LEVEL_SUPPORT, INCIDENT_MANAGERS, IT_OPERATIONS
+
+from .events import Audience
+
+ROLE_OF = {
+    Audience.FIRST_LEVEL_SUPPORT: FIRST_LEVEL_SUPPORT,
+    Audience.INCIDENT_MANAGERS: INCIDENT_MANAGERS,
+    Audience.IT_OPERATIONS: IT_OPERATIONS,
+}
+
+
+def audience_members(
+    audience: Audience,
+    *,
+    incident: Incident,
+    escalation: Escalation | None,
+    extra: dict[str, Any],
+) -> Iterable[Any]:
+    User = get_user_model()
+    if audience == Audience.INITIATOR:
+        return [incident.initiator]
+    if audience in ROLE_OF:
+        return User.objects.filter(groups__name=ROLE_OF[audience], is_active=True).distinct()
+    if audience == Audience.PLAN_AUTHOR:
+        plan = getattr(escalation, "plan", None)
+        return [plan.author] if plan else []
+    if audience == Audience.ACTIVITY_OWNER:
+        owner = extra.get("owner")
+        return [owner] if owner else []
+    raise ValueError(f"Unknown audience {audience}")
