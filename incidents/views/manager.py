@@ -1,0 +1,3 @@
+"""Pages for the manager role."""
+
+urlpatterns: list = []

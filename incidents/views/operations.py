@@ -1,0 +1,3 @@
+"""Pages for the operations role."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Pages for the staff role."""
+
+urlpatterns: list = []

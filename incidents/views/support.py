@@ -1,0 +1,3 @@
+"""Pages for the support role."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Inbox, mail viewer and outbox pages."""
+
+urlpatterns: list = []
