@@ -181,6 +181,27 @@ PORTAL = {
     "PLAN_FOUR_EYES": env.bool("PLAN_FOUR_EYES", default=False),
 }
 
+# --- Deescalation and major incidents -----------------------------------------
+PORTAL.update(
+    {
+        # An overdue activity reminds its owner at its due time, then again every so often.
+        "ACTIVITY_REMINDER_REPEAT_MINUTES": env.int(
+            "ACTIVITY_REMINDER_REPEAT_MINUTES", default=240
+        ),
+        # IT operations must acknowledge a major incident within this; then every such
+        # period without acknowledgement re-alerts them and tells the incident managers.
+        "MAJOR_ACK_TIMEOUT_MINUTES": env.int("MAJOR_ACK_TIMEOUT_MINUTES", default=15),
+        # Thresholds shown as major-incident criteria beside "classify major".
+        "MAJOR_USERS_AFFECTED": 50,
+        "MAJOR_SERVICES_AFFECTED": 2,
+        "MAJOR_LINKED_INCIDENTS": 3,
+    }
+)
+CELERY_BEAT_SCHEDULE["deescalation-reminders"] = {
+    "task": "incidents.tasks_deescalation.deescalation_reminders",
+    "schedule": env.float("DEESCALATION_MONITOR_SECONDS", default=60.0),
+}
+
 # --- Security (production) ----------------------------------------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

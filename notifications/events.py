@@ -30,6 +30,12 @@ class Event(StrEnum):
     MAJOR_HANDED_OVER = "major_handed_over"
     ACTIVITY_ASSIGNED = "activity_assigned"
     ACTIVITY_OVERDUE = "activity_overdue"
+    # Deescalation and major incidents (issue 6)
+    PLAN_CHANGED = "plan_changed"
+    INCIDENT_LINKED_TO_MAJOR = "incident_linked_to_major"
+    UPDATE_DUE = "update_due"
+    MAJOR_NOT_ACKNOWLEDGED = "major_not_acknowledged"
+    REVIEW_SUBMITTED = "review_submitted"
 
 
 class Audience(StrEnum):
@@ -93,5 +99,20 @@ CATALOGUE: dict[Event, EventSpec] = {
     Event.INCIDENT_RESOLVED: EventSpec((A.INITIATOR,), "The incident is resolved"),
     Event.ESCALATION_IMMINENT: EventSpec(
         (A.FIRST_LEVEL_SUPPORT,), "An escalation is imminent: act to prevent it"
+    ),
+    Event.PLAN_CHANGED: EventSpec((A.INITIATOR,), "The plan to deescalate your incident changed"),
+    Event.INCIDENT_LINKED_TO_MAJOR: EventSpec(
+        (A.INITIATOR,), "Your incident is part of a major incident; you will receive its updates"
+    ),
+    Event.UPDATE_DUE: EventSpec(
+        (A.INCIDENT_MANAGERS,), "A promised status update to the initiator is due"
+    ),
+    Event.MAJOR_NOT_ACKNOWLEDGED: EventSpec(
+        (A.IT_OPERATIONS, A.INCIDENT_MANAGERS),
+        "A major incident is still not acknowledged by IT operations",
+        urgent=True,
+    ),
+    Event.REVIEW_SUBMITTED: EventSpec(
+        (A.INCIDENT_MANAGERS,), "The post-incident review of a major incident was submitted"
     ),
 }

@@ -1,3 +1,4 @@
+from .cadence import DEFAULT_CADENCE_MINUTES, Reminder, UpdateCadence
 from .deescalation import DeescalationActivity, DeescalationPlan
 from .escalation import (
     ACTIVE_STATES,
@@ -8,6 +9,14 @@ from .escalation import (
     PreventionAction,
 )
 from .incident import Incident
+from .major import (
+    FollowUpAction,
+    IncidentImpact,
+    IncidentLink,
+    PostIncidentReview,
+    Stakeholder,
+    StakeholderNotice,
+)
 from .reference import (
     EscalationProcedure,
     Impact,
@@ -22,21 +31,30 @@ from .timeline import TimelineEntry
 
 __all__ = [
     "ACTIVE_STATES",
+    "DEFAULT_CADENCE_MINUTES",
     "FINAL_STATES",
     "DeescalationActivity",
     "DeescalationPlan",
     "Escalation",
     "EscalationProcedure",
     "EscalationState",
+    "FollowUpAction",
     "Impact",
     "Incident",
+    "IncidentImpact",
+    "IncidentLink",
     "OperationsLog",
+    "PostIncidentReview",
     "PreventionAction",
     "Priority",
     "PriorityRule",
+    "Reminder",
     "SLAPolicy",
     "Service",
+    "Stakeholder",
+    "StakeholderNotice",
     "SupportGroup",
     "TimelineEntry",
+    "UpdateCadence",
     "Urgency",
 ]

@@ -77,6 +77,14 @@ def all_activities_finished(escalation: "Escalation") -> bool:
     return plan is not None and not plan.activities.filter(status="open").exists()
 
 
+@condition(
+    "This was a major incident: submit the post-incident review (summary, cause, "
+    "follow-up actions with owners) before the escalation can close."
+)
+def review_if_ever_major(escalation: "Escalation") -> bool:
+    return escalation.major_at is None or hasattr(escalation, "review")
+
+
 @condition("IT operations have already acknowledged this major incident.")
 def not_acknowledged(escalation: "Escalation") -> bool:
     return escalation.acknowledged_at is None
@@ -320,7 +328,7 @@ class Escalation(ConcurrentTransitionMixin, models.Model):
         source=S.DEESCALATING,
         target=S.DEESCALATED,
         permission=_staff_with("manage_deescalation"),
-        conditions=[all_activities_finished],
+        conditions=[all_activities_finished, review_if_ever_major],
     )
     def confirm_deescalation(self, *, note: str) -> None:
         self.decision_reason = note or self.decision_reason
@@ -368,6 +376,7 @@ class OperationsLog(models.Model):
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
         ESCALATED_FURTHER = "escalated_further", "Escalated further"
         ACTION = "action", "Action taken"
+        LINKED = "linked", "Linked a related incident"
         HANDED_OVER = "handed_over", "Handed over for deescalation"
 
     escalation = models.ForeignKey(

@@ -16,6 +16,9 @@ class TimelineEntry(models.Model):
         ACTIVITY = "activity", "Deescalation activity"
         STATUS_UPDATE = "status_update", "Status update to the initiator"
         ASSIGNMENT = "assignment", "Assignment"
+        REMINDER = "reminder", "Reminder"
+        LINK = "link", "Linked incident"
+        REVIEW = "review", "Post-incident review"
 
     class Machine(models.TextChoices):
         INCIDENT = "incident", "Incident"

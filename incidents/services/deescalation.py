@@ -16,6 +16,7 @@ from incidents.models import (
     TimelineEntry,
 )
 from incidents.roles import perm
+from incidents.selectors_deescalation import next_update_due
 from notifications.events import Event
 from notifications.services import notification_queue
 
@@ -23,6 +24,8 @@ from .errors import ActionRefused, IncidentChanged
 from .escalations import escalation_active_for, escalation_lock, escalation_transition
 from .guard import require_text, require_transition
 from .incidents import incident_lock
+from .major_incidents import major_fan_out
+from .reminders import when
 from .timeline import timeline_record
 
 S = Escalation.State
@@ -89,6 +92,30 @@ def plan_draft(
 
 
 @transaction.atomic
+def plan_reorder(*, escalation: Escalation, actor: Any, order: list[int]) -> DeescalationPlan:
+    """Put the plan's activities in the given order (a list of every activity's id)."""
+    case = escalation_lock(escalation=escalation)
+    if not actor.has_perm(perm("manage_deescalation")):
+        raise PermissionDenied("Only incident managers change deescalation plans.")
+    if case.state not in (S.ESCALATED, S.DEESCALATING):
+        raise IncidentChanged("The plan can be reordered while drafted or carried out.")
+    plan = case.plan
+    activities = {a.pk: a for a in plan.activities.select_for_update()}
+    order = [int(pk) for pk in order]
+    if sorted(order) != sorted(activities):
+        raise IncidentChanged("The plan's activities changed while you were reordering them.")
+    for position, pk in enumerate(order):
+        activities[pk].position = position
+    DeescalationActivity.objects.bulk_update(activities.values(), ["position"])
+    timeline_record(
+        incident=case.incident, escalation=case, kind=Kind.PLAN, actor=actor,
+        note="Activities reordered: "
+        + "; ".join(f"{n}. {activities[pk].description}" for n, pk in enumerate(order, 1)),
+    )  # fmt: skip
+    return plan
+
+
+@transaction.atomic
 def plan_submit(*, escalation: Escalation, actor: Any, seen_state: str | None = None) -> Escalation:
     case, entry = escalation_transition(
         escalation=escalation, actor=actor, action="submit_plan", seen_state=seen_state,
@@ -122,18 +149,29 @@ def plan_approve(
     *, escalation: Escalation, actor: Any, seen_state: str | None = None
 ) -> Escalation:
     """Approve: the work starts, the initiator hears what will be done, owners get theirs."""
+    case = escalation_lock(escalation=escalation)
+    plan = getattr(case, "plan", None)
+    summary = plan.summary if plan else ""
+    next_update = next_update_due(case.incident)
+    note = summary + (f"\n\nNext update by {when(next_update)}." if next_update else "")
     case, entry = escalation_transition(
-        escalation=escalation, actor=actor, action="approve_plan", seen_state=seen_state,
-        note="", args={"by": actor}, kind=Kind.PLAN,
+        escalation=case, actor=actor, action="approve_plan", seen_state=seen_state,
+        note=note, args={"by": actor}, kind=Kind.PLAN,
     )  # fmt: skip
     notification_queue(
         event=Event.PLAN_APPROVED, incident=case.incident, escalation=case, cause=entry,
-        actor=actor,
+        actor=actor, extra={"plan": case.plan, "next_update_due": next_update},
     )  # fmt: skip
+    # One message per owner: the step's idempotency key allows one per person and event.
+    by_owner: dict[int, list[DeescalationActivity]] = {}
     for activity in case.plan.activities.select_related("owner"):
+        by_owner.setdefault(activity.owner_id, []).append(activity)
+    for activities in by_owner.values():
         notification_queue(
             event=Event.ACTIVITY_ASSIGNED, incident=case.incident, escalation=case,
-            cause=entry, actor=actor, extra={"owner": activity.owner, "activity": activity},
+            cause=entry, actor=actor,
+            extra={"owner": activities[0].owner, "activity": activities[0],
+                   "activities": activities},
         )  # fmt: skip
     return case
 
@@ -150,8 +188,9 @@ def _activity_lock(activity: DeescalationActivity | int) -> DeescalationActivity
 
 
 def _activity_move(
-    *, activity: DeescalationActivity, actor: Any, action: str, note: str, args: dict
-) -> DeescalationActivity:
+    *, activity: DeescalationActivity, actor: Any, action: str, note: str, args: dict,
+    tell_initiator: str = "",
+) -> DeescalationActivity:  # fmt: skip
     activity = _activity_lock(activity)
     case = activity.plan.escalation
     if case.state not in (S.DEESCALATING, S.PLAN_SUBMITTED, S.ESCALATED):
@@ -161,11 +200,19 @@ def _activity_move(
     before = activity.status
     method(**args)
     activity.save()
-    timeline_record(
+    # Once the initiator was told the approved plan, dropping a step changes what they were
+    # promised: the entry becomes public and they are told.
+    material = bool(tell_initiator) and case.state == S.DEESCALATING
+    entry = timeline_record(
         incident=case.incident, escalation=case, kind=Kind.ACTIVITY, actor=actor,
         machine="activity", action=action, change=(before, activity.status),
-        note=f"{activity.description}: {note}",
+        note=tell_initiator if material else f"{activity.description}: {note}", public=material,
     )  # fmt: skip
+    if material:
+        notification_queue(
+            event=Event.PLAN_CHANGED, incident=case.incident, escalation=case, cause=entry,
+            actor=actor, extra={"activity": activity},
+        )  # fmt: skip
     return activity
 
 
@@ -185,9 +232,13 @@ def activity_cancel(
     *, activity: DeescalationActivity, actor: Any, reason: str
 ) -> DeescalationActivity:
     reason = require_text(reason, what="why the activity is no longer needed")
+    description = DeescalationActivity.objects.values_list("description", flat=True).get(
+        pk=activity.pk
+    )
     return _activity_move(
         activity=activity, actor=actor, action="cancel", note=reason,
         args={"by": actor, "reason": reason},
+        tell_initiator=f"A step of the plan is no longer needed: {description} ({reason})",
     )  # fmt: skip
 
 
@@ -206,11 +257,17 @@ def activity_add(
     (created,) = _create_activities(case.plan, [activity], start=(last or 0) + 1)
     entry = timeline_record(
         incident=case.incident, escalation=case, kind=Kind.ACTIVITY, actor=actor,
-        note=f"Activity added to the plan: {created.description}",
+        note=f"A step was added to the plan: {created.description} "
+        f"(planned by {when(created.due_at)}).",
+        public=True,
     )  # fmt: skip
     notification_queue(
         event=Event.ACTIVITY_ASSIGNED, incident=case.incident, escalation=case, cause=entry,
         actor=actor, extra={"owner": created.owner, "activity": created},
+    )  # fmt: skip
+    notification_queue(
+        event=Event.PLAN_CHANGED, incident=case.incident, escalation=case, cause=entry,
+        actor=actor, extra={"activity": created},
     )  # fmt: skip
     return created
 
@@ -234,6 +291,8 @@ def status_update_post(*, incident: Incident, actor: Any, message: str) -> Timel
     notification_queue(
         event=Event.STATUS_UPDATE, incident=incident, escalation=case, cause=entry, actor=actor
     )
+    # Initiators of incidents linked to this (major) incident hear the same update.
+    major_fan_out(case=case, actor=actor, note=f"Update on {incident.number}: {message}")
     return entry
 
 
@@ -250,4 +309,8 @@ def deescalation_confirm(
     notification_queue(
         event=Event.DEESCALATED, incident=case.incident, escalation=case, cause=entry, actor=actor
     )
+    major_fan_out(
+        case=case, actor=actor,
+        note=f"{case.incident.number} is deescalated: the escalation is over. {note}",
+    )  # fmt: skip
     return case

@@ -1,21 +1,26 @@
 """IT operations on a major incident: acknowledge, escalate further, act, hand over."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
 
-from incidents.models import Escalation, OperationsLog, TimelineEntry
+from incidents.models import Escalation, OperationsLog, Stakeholder, TimelineEntry
 from notifications.events import Event
 from notifications.services import notification_queue
 
+from .errors import ActionRefused
 from .escalations import escalation_transition
 from .guard import require_text
+from .major_incidents import stakeholder_notices_queue
 
 Log = OperationsLog.Kind
 
 
-def _log(case: Escalation, actor: Any, kind: str, note: str, stakeholders: str = "") -> None:
-    OperationsLog.objects.create(
+def _log(
+    case: Escalation, actor: Any, kind: str, note: str, stakeholders: str = ""
+) -> OperationsLog:
+    return OperationsLog.objects.create(
         escalation=case, kind=kind, note=note, stakeholders=stakeholders, actor=actor
     )
 
@@ -39,18 +44,34 @@ def major_escalate_further(
     *,
     escalation: Escalation,
     actor: Any,
-    stakeholders: str,
     note: str,
+    stakeholders: str | Sequence[Stakeholder] | None = None,
     seen_state: str | None = None,
 ) -> Escalation:
-    """Escalate to management and stakeholders; the case's level goes up by one."""
-    stakeholders = require_text(stakeholders, what="who was escalated to")
+    """Escalate to management and stakeholders; the case's level goes up by one.
+
+    `stakeholders` is the configured list to e-mail (None: every active stakeholder), or a
+    text naming whom IT operations told themselves (recorded, nobody is e-mailed)."""
     note = require_text(note, what="what they were told")
+    if stakeholders is None:
+        stakeholders = list(Stakeholder.objects.filter(active=True))
+    if isinstance(stakeholders, str):
+        to_email: list[Stakeholder] = []
+        names = require_text(stakeholders, what="who was escalated to")
+    else:
+        to_email = list(stakeholders)
+        if not to_email:
+            raise ActionRefused(
+                "Choose at least one stakeholder (administrators keep the list in the admin)."
+            )
+        names = ", ".join(str(s) for s in to_email)
     case, entry = escalation_transition(
         escalation=escalation, actor=actor, action="escalate_further", seen_state=seen_state,
-        note=f"Escalated to {stakeholders}: {note}", kind=TimelineEntry.Kind.OPERATIONS,
+        note=f"Escalated to {names}: {note}", kind=TimelineEntry.Kind.OPERATIONS,
     )  # fmt: skip
-    _log(case, actor, Log.ESCALATED_FURTHER, note, stakeholders)
+    log = _log(case, actor, Log.ESCALATED_FURTHER, note, names)
+    if to_email:
+        stakeholder_notices_queue(log=log, stakeholders=to_email)
     notification_queue(
         event=Event.MAJOR_ESCALATED_FURTHER, incident=case.incident, escalation=case,
         cause=entry, actor=actor,

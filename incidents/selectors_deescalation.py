@@ -1,0 +1,185 @@
+"""Reads for deescalation and major incidents: my activities, the promised-update clock,
+the major-incident criteria. Pages call these; the reminder monitor shares the clock."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import BooleanField, Case, QuerySet, Value, When
+from django.utils import timezone
+
+from incidents.models import (
+    ACTIVE_STATES,
+    DEFAULT_CADENCE_MINUTES,
+    DeescalationActivity,
+    Escalation,
+    Incident,
+    IncidentImpact,
+    IncidentLink,
+    TimelineEntry,
+    UpdateCadence,
+)
+
+S = Escalation.State
+# While a case is in one of these, the initiator has been promised regular updates.
+CADENCE_STATES = (S.ESCALATED, S.MAJOR, S.PLAN_SUBMITTED, S.DEESCALATING)
+
+
+def activity_list_for_owner(
+    *, user: Any, now: datetime | None = None
+) -> QuerySet[DeescalationActivity]:
+    """The owner's open activities of approved plans, across incidents, overdue first."""
+    now = now or timezone.now()
+    return (
+        DeescalationActivity.objects.filter(
+            owner=user,
+            status=DeescalationActivity.Status.OPEN,
+            plan__escalation__state=S.DEESCALATING,
+        )
+        .select_related("plan__escalation__incident")
+        .annotate(
+            overdue=Case(
+                When(due_at__lt=now, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        .order_by("-overdue", "due_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class PlanProgress:
+    done: int
+    cancelled: int
+    open: int
+    overdue: int
+
+    @property
+    def total(self) -> int:
+        return self.done + self.cancelled + self.open
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.cancelled
+
+
+def plan_progress(*, escalation: Escalation, now: datetime | None = None) -> PlanProgress | None:
+    """Done / total and overdue of a case's plan, for the incident manager board."""
+    now = now or timezone.now()
+    # Queried by the case's id: a cached "no plan" on the instance may be out of date.
+    rows = DeescalationActivity.objects.filter(plan__escalation=escalation).values_list(
+        "status", "due_at"
+    )
+    if not rows:
+        return None
+    Status = DeescalationActivity.Status
+    counts = {Status.DONE: 0, Status.CANCELLED: 0, Status.OPEN: 0}
+    overdue = 0
+    for status, due_at in rows:
+        counts[status] += 1
+        overdue += status == Status.OPEN and due_at < now
+    return PlanProgress(counts[Status.DONE], counts[Status.CANCELLED], counts[Status.OPEN], overdue)
+
+
+# --- promised updates --------------------------------------------------------------
+
+
+def update_cadence_for(*, priority: int) -> timedelta:
+    minutes = (
+        UpdateCadence.objects.filter(priority=priority)
+        .values_list("interval_minutes", flat=True)
+        .first()
+    )
+    return timedelta(minutes=minutes or DEFAULT_CADENCE_MINUTES[priority])
+
+
+def update_clock(case: Escalation) -> tuple[datetime, timedelta] | None:
+    """When the clock last started (escalation or last public update) and its interval;
+    None when the case promises no updates (not escalated, or over)."""
+    if case.state not in CADENCE_STATES:
+        return None
+    started = case.escalated_at or case.major_at or case.created_at
+    last_update = (
+        TimelineEntry.objects.filter(
+            incident_id=case.incident_id,
+            kind=TimelineEntry.Kind.STATUS_UPDATE,
+            public=True,
+            created_at__gte=started,
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return max(started, last_update or started), update_cadence_for(priority=case.incident.priority)
+
+
+def next_update_due(incident: Incident) -> datetime | None:
+    """When the initiator is next promised a public status update (may be in the past when
+    it is late); None when the incident is not escalated."""
+    case = (
+        Escalation.objects.filter(incident=incident, state__in=ACTIVE_STATES)
+        .select_related("incident")
+        .first()
+    )
+    clock = update_clock(case) if case else None
+    if clock is None:
+        return None
+    started, interval = clock
+    return started + interval
+
+
+# --- major incidents ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Criterion:
+    label: str
+    value: str
+    met: bool
+
+
+@dataclass(frozen=True)
+class MajorCriteria:
+    """The facts behind classifying an incident as major, shown beside the button."""
+
+    priority: int
+    users_affected: int | None
+    services_affected: int | None
+    linked_incidents: int
+    criteria: list[Criterion] = field(default_factory=list)
+
+    @property
+    def met(self) -> list[Criterion]:
+        return [c for c in self.criteria if c.met]
+
+    @property
+    def suggests_major(self) -> bool:
+        return bool(self.met)
+
+
+def major_incident_criteria(incident: Incident) -> MajorCriteria:
+    thresholds = settings.PORTAL
+    impact = IncidentImpact.objects.filter(incident=incident).first()
+    users = impact.users_affected if impact else None
+    services = impact.services_affected if impact else None
+    linked = IncidentLink.objects.filter(major_case__incident=incident).count()
+    min_users = thresholds["MAJOR_USERS_AFFECTED"]
+    min_services = thresholds["MAJOR_SERVICES_AFFECTED"]
+    min_linked = thresholds["MAJOR_LINKED_INCIDENTS"]
+    criteria = [
+        Criterion("Priority 1 (critical)", incident.get_priority_display(), incident.priority == 1),
+        Criterion(
+            f"At least {min_users} users affected",
+            "not recorded" if users is None else str(users),
+            users is not None and users >= min_users,
+        ),
+        Criterion(
+            f"At least {min_services} services affected",
+            "not recorded" if services is None else str(services),
+            services is not None and services >= min_services,
+        ),
+        Criterion(f"At least {min_linked} linked incidents", str(linked), linked >= min_linked),
+    ]
+    return MajorCriteria(incident.priority, users, services, linked, criteria)
