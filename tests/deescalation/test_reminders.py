@@ -79,7 +79,9 @@ def test_update_due_reminds_managers_once_and_an_update_resets_the_clock(
 
 
 def test_the_cadence_is_editable_per_priority(escalated):
-    UpdateCadence.objects.create(priority=escalated.incident.priority, interval_minutes=30)
+    UpdateCadence.objects.update_or_create(
+        priority=escalated.incident.priority, defaults={"interval_minutes": 30}
+    )
     assert next_update_due(escalated.incident) == T0 + timedelta(minutes=30)
     first, _ = _run_twice_at(T0 + timedelta(minutes=31))
     assert first.updates_due == 1
