@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from incidents.roles import perm
 
@@ -37,7 +37,9 @@ def _manager(instance: "DeescalationActivity", user) -> bool:
     return bool(user.is_authenticated and user.has_perm(perm("manage_deescalation")))
 
 
-class DeescalationActivity(models.Model):
+class DeescalationActivity(FSMModelMixin, models.Model):
+    # FSMModelMixin lets refresh_from_db() reload the protected status field; without it
+    # reloading an activity raised "Direct status modification is not allowed".
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         DONE = "done", "Done"
