@@ -30,6 +30,13 @@ Kind = TimelineEntry.Kind
 # What the initiator sees of each move of the case; the rest stays internal.
 PUBLIC_STATES = {S.REQUESTED, S.REJECTED, S.AVOIDED, S.ESCALATED, S.MAJOR, S.DEESCALATING,
                  S.DEESCALATED, S.CANCELLED}  # fmt: skip
+# The plan's review is internal: to the initiator a case with a submitted plan is escalated.
+SEEN_BY_INITIATOR_AS = {S.PLAN_SUBMITTED: S.ESCALATED}
+
+
+def _seen_by_initiator(state: str) -> str | None:
+    state = SEEN_BY_INITIATOR_AS.get(state, state)
+    return state if state in PUBLIC_STATES else None
 
 
 def escalation_active_for(*, incident: Incident) -> Escalation | None:
@@ -82,7 +89,9 @@ def escalation_transition(
         action=action,
         change=(before, case.state),
         note=note,
-        public=case.state in PUBLIC_STATES and before != case.state,
+        # Public only when the initiator's view changes: returning a plan for rework (with
+        # the reviewer's comment) is between incident managers.
+        public=_seen_by_initiator(case.state) not in (None, _seen_by_initiator(before)),
     )
     return case, entry
 
