@@ -17,8 +17,12 @@ def service_missing(reason: str) -> None:
 
 
 @pytest.fixture
-def postgres(transactional_db):
-    """A test that needs PostgreSQL's real row locks (SQLite serialises writers)."""
+def postgres(django_db_serialized_rollback, transactional_db):
+    """A test that needs PostgreSQL's real row locks (SQLite serialises writers).
+
+    Transactional tests empty every table afterwards, which would take the roles, the
+    priority matrix and the SLA targets seeded by migrations with them; serialized
+    rollback puts that data back before each such test."""
     if connection.vendor != "postgresql":
         service_missing(
             "needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
