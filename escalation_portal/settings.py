@@ -172,6 +172,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
+# The SLA monitor: thresholds and breaches are acted on within a minute. A run that finds
+# work still queued after a minute is pointless (the next one covers it), hence expires.
+CELERY_BEAT_SCHEDULE["sla-monitor"] = {
+    "task": "incidents.sla_monitor",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
 
 # --- Portal behaviour ---------------------------------------------------------
 PORTAL = {

@@ -27,12 +27,24 @@ from .reference import (
     SupportGroup,
     Urgency,
 )
+from .sla import (
+    BusinessCalendar,
+    BusinessHours,
+    CalendarHoliday,
+    SLAClock,
+    SLAEvent,
+    SLAThresholdCrossing,
+    SLATimer,
+)
 from .timeline import TimelineEntry
 
 __all__ = [
     "ACTIVE_STATES",
     "DEFAULT_CADENCE_MINUTES",
     "FINAL_STATES",
+    "BusinessCalendar",
+    "BusinessHours",
+    "CalendarHoliday",
     "DeescalationActivity",
     "DeescalationPlan",
     "Escalation",
@@ -49,7 +61,11 @@ __all__ = [
     "Priority",
     "PriorityRule",
     "Reminder",
+    "SLAClock",
+    "SLAEvent",
     "SLAPolicy",
+    "SLAThresholdCrossing",
+    "SLATimer",
     "Service",
     "Stakeholder",
     "StakeholderNotice",

@@ -36,6 +36,14 @@ class Service(models.Model):
     default_group = models.ForeignKey(
         "incidents.SupportGroup", null=True, blank=True, on_delete=models.SET_NULL
     )
+    calendar = models.ForeignKey(
+        "incidents.BusinessCalendar",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="When this service's SLA clocks run; empty: the priority's policy decides.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -78,13 +86,41 @@ class PriorityRule(models.Model):
 
 
 class SLAPolicy(models.Model):
-    """Response and resolution targets for one priority (24x7 until calendars arrive)."""
+    """Response and resolution targets for one priority, the calendar they are counted in,
+    when to warn and what happens on breach (see docs/sla.md)."""
+
+    class BreachAction(models.TextChoices):
+        REQUEST = "request", "Open an escalation request for the entitlement check"
+        ESCALATE = "escalate", "Escalate at once per the escalation procedure"
 
     priority = models.PositiveSmallIntegerField(choices=Priority, unique=True)
     response_minutes = models.PositiveIntegerField()
     resolution_minutes = models.PositiveIntegerField()
     warning_percentages = models.JSONField(
         default=list, help_text="Shares of the target at which to warn, e.g. [50, 75]."
+    )
+    calendar = models.ForeignKey(
+        "incidents.BusinessCalendar",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="When the clocks run (a service's own calendar wins); empty: 24x7.",
+    )
+    breach_action = models.CharField(
+        max_length=10, choices=BreachAction, default=BreachAction.REQUEST
+    )
+    reminder_calendar = models.ForeignKey(
+        "incidents.BusinessCalendar",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Warnings and breach alerts wait for this calendar's business hours; "
+        "empty: alert at any hour. Major incidents always alert at once.",
+    )
+    stale_after_hours = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Hours without a progress note before it is stale."
     )
 
     class Meta:

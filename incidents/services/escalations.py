@@ -103,7 +103,11 @@ def escalation_request_blocker(*, incident: Incident, user: Any) -> str | None:
     """Why this user cannot ask for an escalation now, in words; None when they can."""
     if not incident.is_open:
         return "The incident is no longer open. Reopen it if the problem is back."
-    if user.pk != incident.initiator_id and not user.has_perm(perm("prevent_escalation")):
+    if (
+        user is not None  # None: the SLA monitor, on breach
+        and user.pk != incident.initiator_id
+        and not user.has_perm(perm("prevent_escalation"))
+    ):
         return "Only the person who reported the incident or support staff can ask."
     case = escalation_active_for(incident=incident)
     if case is not None and case.state != S.IMMINENT:
@@ -113,7 +117,9 @@ def escalation_request_blocker(*, incident: Incident, user: Any) -> str | None:
 
 @transaction.atomic
 def escalation_request(*, incident: Incident, actor: Any, reason: str) -> Escalation:
-    """Ask for an escalation; it waits in the entitlement queue of first-level support."""
+    """Ask for an escalation; it waits in the entitlement queue of first-level support.
+
+    `actor=None` is the SLA monitor asking on a breach."""
     reason = require_text(reason, what="a reason for the escalation")
     incident = incident_lock(incident=incident)
     blocker = escalation_request_blocker(incident=incident, user=actor)
@@ -126,7 +132,9 @@ def escalation_request(*, incident: Incident, actor: Any, reason: str) -> Escala
         )
     else:
         source = (
-            Escalation.Source.INITIATOR
+            Escalation.Source.SLA_MONITOR
+            if actor is None
+            else Escalation.Source.INITIATOR
             if actor.pk == incident.initiator_id
             else Escalation.Source.SUPPORT
         )

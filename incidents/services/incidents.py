@@ -10,7 +10,7 @@ from django_fsm import ConcurrentTransition
 from incidents.models import ACTIVE_STATES, Escalation, Incident, Service, TimelineEntry
 from incidents.priority import priority_for
 from incidents.roles import is_staff_member, perm
-from incidents.sla import sla_due_times
+from incidents.sla import sla_due_times, sla_sync
 from notifications.events import Event
 from notifications.services import notification_queue
 
@@ -65,6 +65,7 @@ def incident_report(
     # Derived from the primary key, so two reports at the same instant never share one.
     incident.number = f"INC{incident.pk:07d}"
     incident.save(update_fields=["number"])
+    sla_sync(incident=incident, actor=initiator, reason="Reported", at=now)
     entry = timeline_record(
         incident=incident,
         kind=Kind.REPORTED,
@@ -76,6 +77,23 @@ def incident_report(
     )
     notification_queue(event=Event.INCIDENT_REPORTED, incident=incident, cause=entry)
     return incident
+
+
+# How each move reads on the SLA explanation (the timers follow the new status).
+SLA_REASONS = {
+    "start_work": "Work started: the caller had a response",
+    "put_on_hold": "On hold, awaiting the caller",
+    "resume": "Resumed",
+    "resolve": "Resolved",
+    "reopen": "Reopened",
+    "close": "Closed",
+    "cancel": "Cancelled",
+}
+
+
+def _sla_reason(action: str, note: str) -> str:
+    label = SLA_REASONS.get(action, action.replace("_", " ").capitalize())
+    return f"{label}: {note}" if note and action in {"put_on_hold", "resume", "reopen"} else label
 
 
 def _transition(
@@ -93,6 +111,7 @@ def _transition(
     before = incident.status
     method(**(args or {}))
     _save(incident)
+    sla_sync(incident=incident, actor=actor, reason=_sla_reason(action, note))
     entry = timeline_record(
         incident=incident,
         kind=Kind.TRANSITION,
@@ -274,6 +293,7 @@ def incident_add_comment(*, incident: Incident, actor: Any, comment: str) -> Tim
         before = incident.status
         incident.resume()
         _save(incident)
+        sla_sync(incident=incident, actor=actor, reason="Resumed: the caller answered")
         timeline_record(
             incident=incident,
             kind=Kind.TRANSITION,
@@ -306,4 +326,31 @@ def incident_assign(
     timeline_record(
         incident=incident, kind=Kind.ASSIGNMENT, actor=actor, note=f"Assigned to {who}{where}."
     )
+    return incident
+
+
+@transaction.atomic
+def incident_change_priority(
+    *, incident: Incident, actor: Any, impact: int, urgency: int, reason: str
+) -> Incident:
+    """Re-rate impact and urgency; the SLA timers take the new priority's targets from
+    their start, keeping the time already spent paused."""
+    reason = require_text(reason, what="why the priority changes")
+    incident = incident_lock(incident=incident)
+    if not actor.has_perm(perm("work_incident")):
+        raise PermissionDenied("Only support staff change an incident's priority.")
+    if not incident.is_open:
+        raise IncidentChanged("This incident is no longer open.")
+    before = incident.priority
+    before_label = incident.get_priority_display()
+    incident.impact, incident.urgency = impact, urgency
+    incident.priority = priority_for(impact=impact, urgency=urgency)
+    incident.save(update_fields=["impact", "urgency", "priority", "updated_at"])
+    change = f"Priority {before_label} -> {incident.get_priority_display()}: {reason}"
+    if incident.priority != before:
+        sla_sync(incident=incident, actor=actor, reason=change, target_changed=change)
+    timeline_record(
+        incident=incident, kind=Kind.TRANSITION, actor=actor, action="change_priority",
+        change=(f"P{before}", f"P{incident.priority}"), note=change, public=True,
+    )  # fmt: skip
     return incident
