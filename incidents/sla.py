@@ -17,7 +17,7 @@ Incident.response_due / resolution_due (UTC, indexed, what queues sort by) and o
 SLAClock row per timer (what the monitor scans).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -147,7 +147,12 @@ class Replay:
     events: list[Any] = field(default_factory=list)
 
 
-def _replay(events: Iterable[Any], at: datetime) -> Replay:
+def _replay(
+    events: Iterable[Any], at: datetime, calendar_of: Callable[[Any], Calendar] | None = None
+) -> Replay:
+    """Replay one timer's events up to `at`. `calendar_of(event)` gives the calendar a start
+    or calendar event switches to (default: from its database row)."""
+    calendar_of = calendar_of or _calendar_of
     replay = Replay()
     seg_start: datetime | None = None
     pause_start: datetime | None = None
@@ -160,13 +165,13 @@ def _replay(events: Iterable[Any], at: datetime) -> Replay:
         if kind == Kind.START and replay.state is None:
             replay.state = State.RUNNING
             replay.started_at = seg_start = event.at
-            replay.calendar = _calendar_of(event)
+            replay.calendar = calendar_of(event)
             replay.calendar_id = event.calendar_id
         elif kind == Kind.CALENDAR:
             if replay.state == State.RUNNING:
                 replay.segments.append(Segment(seg_start, event.at, replay.calendar))
                 seg_start = event.at
-            replay.calendar = _calendar_of(event)
+            replay.calendar = calendar_of(event)
             replay.calendar_id = event.calendar_id
         elif kind == Kind.PAUSE and replay.state == State.RUNNING:
             replay.segments.append(Segment(seg_start, event.at, replay.calendar))
@@ -275,6 +280,22 @@ class TimerStatus:
     @property
     def is_running(self) -> bool:
         return self.state == State.RUNNING
+
+    @property
+    def bar_percent(self) -> int:
+        return min(100, self.percent)
+
+    @property
+    def time_left_text(self) -> str:
+        return _duration(self.time_left)
+
+    @property
+    def overdue_text(self) -> str:
+        return _duration(self.overdue)
+
+    @property
+    def css(self) -> str:
+        return {"breached": "danger", "warning": "warning"}.get(self.level, "success")
 
     @property
     def level(self) -> str:
@@ -728,3 +749,29 @@ def sla_explain(
             ))  # fmt: skip
     entries.sort(key=lambda e: (e.at, e.timer))
     return entries
+
+
+@dataclass(frozen=True)
+class SLAExplanation:
+    """What the incident page includes: both timers and the explained timeline."""
+
+    response: TimerStatus
+    resolution: TimerStatus
+    timeline: list[SLAExplainEntry]
+    calendar_name: str
+
+    @property
+    def timers(self) -> tuple[TimerStatus, TimerStatus]:
+        return (self.response, self.resolution)
+
+
+def sla_explained(*, incident: Incident, at: datetime | None = None) -> SLAExplanation:
+    """For `{% include "incidents/_sla_explained.html" with sla=... %}`."""
+    at = at or timezone.now()
+    status = sla_status(incident=incident, at=at)
+    return SLAExplanation(
+        response=status.response,
+        resolution=status.resolution,
+        timeline=sla_explain(incident=incident, at=at, status=status),
+        calendar_name=status.replays[SLATimer.RESOLUTION].calendar.name,
+    )
