@@ -567,7 +567,9 @@ def sla_recompute_open(*, incidents: QuerySet[Incident], reason: str = "") -> in
     for pk in incidents.filter(status__in=Incident.OPEN_STATUSES).values_list("pk", flat=True):
         with transaction.atomic():
             incident = (
-                Incident.objects.select_for_update(of=("self",)).select_related("service").get(pk=pk)
+                Incident.objects.select_for_update(of=("self",))
+                .select_related("service")
+                .get(pk=pk)
             )
             sla_sync(incident=incident, reason=reason, target_changed=reason)
             count += 1

@@ -186,6 +186,41 @@ def escalation_flag_imminent(
     return case
 
 
+def escalation_flag_imminent_many(
+    *, items: list[tuple[Incident, str, int | None]]
+) -> dict[int, Escalation]:
+    """The SLA monitor's set-based door to `escalation_flag_imminent` (actor = the system):
+    (incident, reason, warning percentage) each, in three inserts plus one alert each.
+
+    Call inside a transaction holding the incidents' row locks, after checking that none
+    is closed or has an active case; the one-active-case constraint still guards it.
+    Returns {incident pk: case}.
+    """
+    if not items:
+        return {}
+    now = timezone.now()
+    cases = Escalation.objects.bulk_create(
+        Escalation(
+            incident=incident, state=S.IMMINENT, source=Escalation.Source.SLA_MONITOR,
+            reason=reason, warning_percentage=percentage, created_at=now,
+        )
+        for incident, reason, percentage in items
+    )  # fmt: skip
+    entries = TimelineEntry.objects.bulk_create(
+        TimelineEntry(
+            incident=case.incident, escalation=case, kind=Kind.TRANSITION, machine="escalation",
+            action="flag_imminent", from_state="", to_state=case.state, note=case.reason,
+            created_at=now,
+        )
+        for case in cases
+    )  # fmt: skip
+    for case, entry in zip(cases, entries, strict=True):
+        notification_queue(
+            event=Event.ESCALATION_IMMINENT, incident=case.incident, escalation=case, cause=entry
+        )
+    return {case.incident_id: case for case in cases}
+
+
 @transaction.atomic
 def escalation_record_prevention(
     *, escalation: Escalation, actor: Any, kind: str, note: str, seen_state: str | None = None

@@ -1,11 +1,11 @@
 """The SLA monitor: every minute, act on the thresholds and breaches that came due.
 
 One indexed query finds the clocks whose next threshold moment has passed (usually none).
-Each incident is then handled in its own short transaction:
+Incidents are then handled in short transactions of up to CHUNK incidents each:
 
-1. lock the incident with SKIP LOCKED: a person working on it right now wins, and the
+1. lock the incidents with SKIP LOCKED: a person working on it right now wins, and the
    next run looks again;
-2. re-read its clocks and status under the lock (it may have been resolved meanwhile);
+2. re-read their clocks and status under the lock (it may have been resolved meanwhile);
 3. act on every threshold passed since the last run, oldest first: a warning opens an
    imminent escalation, the breach applies the policy's breach action;
 4. record each in SLAThresholdCrossing, whose unique constraint makes a second monitor
@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.models import (
+    ACTIVE_STATES,
     Escalation,
     Incident,
     SLAClock,
@@ -38,9 +39,8 @@ from incidents.sla import (
 )
 
 from .escalations import (
-    escalation_active_for,
     escalation_escalate,
-    escalation_flag_imminent,
+    escalation_flag_imminent_many,
     escalation_request,
 )
 
@@ -49,6 +49,8 @@ S = Escalation.State
 
 # Enough for a long outage in one run; anything beyond is picked up a minute later.
 BATCH = 5000
+# Incidents per transaction: few commits, row locks held for a fraction of a second.
+CHUNK = 100
 
 
 @dataclass
@@ -61,7 +63,9 @@ class MonitorReport:
     failed: int = 0
 
 
-def sla_monitor_run(*, now: datetime | None = None, batch: int = BATCH) -> MonitorReport:
+def sla_monitor_run(
+    *, now: datetime | None = None, batch: int = BATCH, chunk: int = CHUNK
+) -> MonitorReport:
     """Handle every threshold and breach due at `now` (default: the current time)."""
     now = now or timezone.now()
     report = MonitorReport()
@@ -76,96 +80,150 @@ def sla_monitor_run(*, now: datetime | None = None, batch: int = BATCH) -> Monit
     if not incident_ids:
         return report
     policies = _policies()
-    for pk in incident_ids:
+    for first in range(0, len(incident_ids), chunk):
+        ids = incident_ids[first : first + chunk]
         try:
-            _check_incident(pk=pk, now=now, policies=policies, report=report)
-        except IntegrityError:
-            # Another monitor recorded the same threshold first: it acted, we did not.
-            logger.info("SLA monitor: incident %s was handled by a concurrent run", pk)
+            _check_incidents(ids=ids, now=now, policies=policies, report=report)
         except Exception:
-            # One broken incident must not keep the others from being watched.
-            report.failed += 1
-            logger.exception("SLA monitor could not check incident %s", pk)
+            # One broken incident must not keep the others from being watched: retry the
+            # chunk one incident at a time and log the one that fails.
+            if len(ids) == 1:
+                _failed(ids[0], report)
+                continue
+            for pk in ids:
+                try:
+                    _check_incidents(ids=[pk], now=now, policies=policies, report=report)
+                except Exception:
+                    _failed(pk, report)
     return report
 
 
+def _failed(pk: int, report: MonitorReport) -> None:
+    report.failed += 1
+    logger.exception("SLA monitor could not check incident %s", pk)
+
+
 @transaction.atomic
-def _check_incident(
-    *, pk: int, now: datetime, policies: dict[int, SLAPolicy], report: MonitorReport
+def _check_incidents(
+    *, ids: list[int], now: datetime, policies: dict[int, SLAPolicy], report: MonitorReport
 ) -> None:
-    incident = (
-        Incident.objects.select_for_update(skip_locked=True, of=("self",))
+    """One transaction for a chunk of incidents: few queries, and short row locks."""
+    fired_before = len(report.fired)
+    incidents = {
+        incident.pk: incident
+        for incident in Incident.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("service", "initiator")
-        .filter(pk=pk)
-        .first()
-    )
-    if incident is None:  # a person (or another monitor) holds it: next run
-        report.skipped_locked += 1
+        .filter(pk__in=ids)
+        .order_by()
+    }
+    # Locked by a person (or another monitor): the next run looks again.
+    report.skipped_locked += len(ids) - len(incidents)
+    if not incidents:
         return
-    clocks = list(
-        SLAClock.objects.select_for_update().filter(incident=incident, next_check_at__lte=now)
-    )
-    if not clocks:  # handled by a run that committed after our first query
+    clocks: dict[int, list[SLAClock]] = {}
+    for clock in SLAClock.objects.select_for_update().filter(
+        incident_id__in=list(incidents), next_check_at__lte=now
+    ):
+        clocks.setdefault(clock.incident_id, []).append(clock)
+
+    silenced, deferred, changed = [], {}, []
+    crossed: dict[int, list[tuple[datetime, int, str]]] = {}
+    for pk, own in clocks.items():  # handled by a run that committed after our first query
+        incident = incidents[pk]
+        policy = _policy_or_fallback(policies, incident.priority)
+        if not incident.is_open:
+            silenced.extend(c.pk for c in own)
+            report.closed += 1
+            continue
+        if not sla_may_alert_now(incident=incident, policy=policy, at=now):
+            # Non-urgent: wait for business hours; the thresholds stay owed.
+            deferred.setdefault(sla_next_alert_time(policy=policy, at=now), []).extend(
+                c.pk for c in own
+            )
+            report.deferred += 1
+            continue
+        for clock in own:
+            due = {int(p): datetime.fromisoformat(m) for p, m in clock.schedule.items()}
+            if clock.state == SLAClock.State.STOPPED:
+                due = {}
+            passed = {p: m for p, m in due.items() if m <= now}
+            crossed.setdefault(pk, []).extend((m, p, clock.timer) for p, m in passed.items())
+            left = {p: m for p, m in due.items() if p not in passed}
+            clock.schedule = {str(p): m.isoformat() for p, m in left.items()}
+            clock.next_check_at = min(left.values(), default=None)
+            changed.append(clock)
+    if silenced:
+        SLAClock.objects.filter(pk__in=silenced).update(next_check_at=None, schedule={})
+    for later, pks in deferred.items():
+        SLAClock.objects.filter(pk__in=pks).update(next_check_at=later)
+    if changed:
+        SLAClock.objects.bulk_update(changed, ["schedule", "next_check_at"])
+    if not crossed:
         return
-    if not incident.is_open:
-        SLAClock.objects.filter(pk__in=[c.pk for c in clocks]).update(
-            next_check_at=None, schedule={}
+
+    active = {
+        case.incident_id: case
+        for case in Escalation.objects.filter(
+            incident_id__in=list(crossed), state__in=ACTIVE_STATES
         )
-        report.closed += 1
-        return
-    policy = _policy_or_fallback(policies, incident.priority)
-    if not sla_may_alert_now(incident=incident, policy=policy, at=now):
-        # Non-urgent: wait for business hours; the thresholds stay owed.
-        later = sla_next_alert_time(policy=policy, at=now)
-        SLAClock.objects.filter(pk__in=[c.pk for c in clocks]).update(next_check_at=later)
-        report.deferred += 1
-        return
+    }
+    # Warnings first, set-based: one imminent case per incident without an active one.
+    to_open = []
+    for pk, items in crossed.items():
+        warning = min((item for item in items if item[1] < BREACH), default=None)
+        if warning is not None and pk not in active:
+            incident = incidents[pk]
+            label = SLATimer(warning[2]).label.lower()
+            reason = (
+                f"{warning[1]} % of the {label} target is used ({incident.get_priority_display()})."
+            )
+            to_open.append((incident, reason, warning[1]))
+    opened = escalation_flag_imminent_many(items=to_open)
+    active.update(opened)
 
-    crossed = []
-    for clock in clocks:
-        due = {int(p): datetime.fromisoformat(m) for p, m in clock.schedule.items()}
-        if clock.state == SLAClock.State.STOPPED:
-            due = {}
-        passed = {p: m for p, m in due.items() if m <= now}
-        crossed.extend((moment, pct, clock.timer) for pct, moment in passed.items())
-        left = {p: m for p, m in due.items() if p not in passed}
-        clock.schedule = {str(p): m.isoformat() for p, m in left.items()}
-        clock.next_check_at = min(left.values(), default=None)
-        clock.save(update_fields=["schedule", "next_check_at", "updated_at"])
+    crossings = []
+    for pk, items in crossed.items():
+        incident = incidents[pk]
+        policy = _policy_or_fallback(policies, incident.priority)
+        for reached_at, pct, timer in sorted(items):
+            case = active.get(pk)
+            if pct < BREACH:
+                if case is not None and case.warning_percentage == pct and pk in opened:
+                    action = "Imminent escalation opened; first-level support alerted"
+                    opened.pop(pk)
+                else:
+                    action = f"{pct} % used; already {case.get_state_display().lower()}"
+            else:
+                case, action = _breach(incident=incident, policy=policy, timer=timer, case=case)
+                active[pk] = case
+            crossings.append(
+                SLAThresholdCrossing(
+                    incident=incident, timer=timer, percentage=pct, reached_at=reached_at,
+                    fired_at=now, action=action, escalation=case,
+                )
+            )  # fmt: skip
+            report.fired.append((pk, timer, pct))
+    try:
+        # The unique constraint: a concurrent run that fired any of these wins; all of
+        # this chunk's work rolls back with it.
+        SLAThresholdCrossing.objects.bulk_create(crossings)
+    except IntegrityError:
+        del report.fired[fired_before:]
+        raise
 
-    for reached_at, pct, timer in sorted(crossed):
-        case, action = _act(incident=incident, policy=policy, timer=timer, pct=pct)
-        SLAThresholdCrossing.objects.create(
-            incident=incident, timer=timer, percentage=pct, reached_at=reached_at,
-            fired_at=now, action=action, escalation=case,
-        )  # fmt: skip
-        report.fired.append((incident.pk, timer, pct))
 
-
-def _act(
-    *, incident: Incident, policy: SLAPolicy, timer: str, pct: int
-) -> tuple[Escalation | None, str]:
-    """What one threshold does. Returns the case it touched and what was done, in words."""
+def _breach(
+    *, incident: Incident, policy: SLAPolicy, timer: str, case: Escalation | None
+) -> tuple[Escalation, str]:
+    """The policy's breach action; returns the case and what was done, in words."""
     label = SLATimer(timer).label.lower()
-    case = escalation_active_for(incident=incident)
-    if pct < BREACH:
-        if case is not None:
-            return case, f"{pct} % of the {label} target used; already {case.get_state_display()}"
-        case = escalation_flag_imminent(
-            incident=incident,
-            actor=None,
-            reason=f"{pct} % of the {label} target is used ({incident.get_priority_display()}).",
-            warning_percentage=pct,
-        )
-        return case, "Imminent escalation opened; first-level support alerted"
-
     reason = f"The {label} target of {incident.get_priority_display()} is breached."
     escalate = policy.breach_action == SLAPolicy.BreachAction.ESCALATE
     if case is None or case.state == S.IMMINENT:
         case = escalation_request(incident=incident, actor=None, reason=reason)
         action = "Escalation request opened for the entitlement check"
     elif not (escalate and case.state == S.REQUESTED):
-        return case, f"Breached; already {case.get_state_display()}"
+        return case, f"Breached; already {case.get_state_display().lower()}"
     else:
         action = "Breached while awaiting the entitlement check"
     if escalate:
