@@ -1,24 +1,55 @@
 """Concurrency on PostgreSQL's real row locks: two monitors, and a monitor racing a person."""
 
+import importlib
 import threading
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
-from incidents.models import Escalation, Incident, SLAClock, SLAThresholdCrossing
+from incidents.models import (
+    Escalation,
+    EscalationProcedure,
+    Incident,
+    PriorityRule,
+    SLAClock,
+    SLAPolicy,
+    SLAThresholdCrossing,
+)
+from incidents.roles import FIRST_LEVEL_SUPPORT, ROLE_PERMISSIONS
 from incidents.services.incidents import incident_report, incident_resolve, incident_start_work
 from incidents.services.sla_monitor import sla_monitor_run
 
-# serialized_rollback: the flush after a transactional test would otherwise also remove the
-# data migrations' roles, policies and calendars that later tests rely on. (On SQLite these
-# tests skip; the mark is left off there because reloading fails before the skip.)
-ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-pytestmark = [pytest.mark.postgres] + (
-    [pytest.mark.django_db(transaction=True, serialized_rollback=True)] if ON_POSTGRES else []
-)
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def postgres(postgres):
+    """A transactional test's flush also removes the data migrations' rows (roles, priority
+    matrix, policies, calendars); whatever ran before us may have flushed them: re-seed."""
+    if not Group.objects.filter(name=FIRST_LEVEL_SUPPORT).exists():
+        reference = importlib.import_module("incidents.migrations.0002_reference_data")
+        for role, codenames in ROLE_PERMISSIONS.items():
+            group, _ = Group.objects.get_or_create(name=role)
+            group.permissions.set(
+                Permission.objects.filter(
+                    content_type__app_label="incidents", codename__in=codenames
+                )
+            )
+        for (impact, urgency), priority in reference.MATRIX.items():
+            PriorityRule.objects.get_or_create(impact=impact, urgency=urgency, priority=priority)
+        for priority, (response, resolution) in reference.SLA_TARGETS.items():
+            SLAPolicy.objects.get_or_create(
+                priority=priority,
+                defaults={"response_minutes": response, "resolution_minutes": resolution},
+            )
+        for priority in range(1, 6):
+            EscalationProcedure.objects.get_or_create(priority=priority)
+        importlib.import_module("incidents.migrations.0005_sla_defaults").seed(django_apps, None)
+    return postgres
 
 
 def _p1(initiator, service, support_user, age: timedelta) -> Incident:
