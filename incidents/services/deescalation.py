@@ -182,7 +182,11 @@ def _activity_lock(activity: DeescalationActivity | int) -> DeescalationActivity
         pk=pk
     )
     case = escalation_lock(escalation=escalation_id)
-    locked = DeescalationActivity.objects.select_for_update().select_related("plan").get(pk=pk)
+    locked = (
+        DeescalationActivity.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .get(pk=pk)
+    )
     locked.plan.escalation = case
     return locked
 

@@ -24,7 +24,11 @@ Kind = TimelineEntry.Kind
 def incident_lock(*, incident: Incident | int) -> Incident:
     """Re-read the incident under a row lock: every write to one incident queues here."""
     pk = incident.pk if isinstance(incident, Incident) else incident
-    return Incident.objects.select_for_update().select_related("service", "initiator").get(pk=pk)
+    return (
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("service", "initiator")
+        .get(pk=pk)
+    )
 
 
 def _save(instance: Any) -> None:
