@@ -24,7 +24,7 @@ from incidents.models import Escalation, Incident, TimelineEntry
 
 from .audiences import audience_members
 from .channels import email_build, email_failure_kind
-from .events import CATALOGUE, Channel, Event
+from .events import CATALOGUE, Audience, Channel, Event
 from .models import Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
@@ -78,8 +78,10 @@ def notification_queue(
         for user in audience_members(
             audience, incident=incident, escalation=escalation, extra=extra
         ):
-            # The person who acted does not need to be told what they just did.
-            if actor is not None and user.pk == getattr(actor, "pk", None):
+            # The person who acted does not need to be told what they just did, except
+            # the initiator's receipt for their own request.
+            acted = actor is not None and user.pk == getattr(actor, "pk", None)
+            if acted and not (spec.receipt and audience == Audience.INITIATOR):
                 continue
             recipients.setdefault(user.pk, user)
 
