@@ -163,17 +163,19 @@ CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a request when the broker is away: the outbox row survives.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Fail fast when Redis is away (connection refused or silent): the outbox row survives.
+BROKER_REDIS_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "socket_timeout": 2,
+    "socket_connect_timeout": 0.5,
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {}
     if CELERY_BROKER_URL.startswith("sqla+")
     # The SQLAlchemy transport hands every option to create_engine(); give it none.
-    else {
-        "max_retries": 1,
-        "interval_start": 0,
-        "interval_step": 0.2,
-        "socket_timeout": 2,
-        "socket_connect_timeout": 0.5,
-    }
+    else BROKER_REDIS_TRANSPORT_OPTIONS
 )
 # A web request publishes after its commit; with Redis down it must give up within a fraction
 # of a second (measured: well under 1 s) and leave the row to the sweeper.
