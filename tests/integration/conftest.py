@@ -283,3 +283,9 @@ def start_worker(postgres, tmp_path) -> Iterator[Callable[..., Worker]]:
         except subprocess.TimeoutExpired:
             worker.process.kill()
             worker.process.wait(5)
+
+
+def pytest_runtest_setup(item) -> None:
+    # Before any fixture: the database set-up of these tests only works on PostgreSQL.
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        service_missing("needs PostgreSQL shared with the worker: set DATABASE_URL")
