@@ -163,12 +163,28 @@ CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a request when the broker is away: the outbox row survives.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Fail fast when Redis is away (connection refused or silent): the outbox row survives.
+BROKER_REDIS_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "socket_timeout": 2,
+    "socket_connect_timeout": 0.5,
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {}
     if CELERY_BROKER_URL.startswith("sqla+")
     # The SQLAlchemy transport hands every option to create_engine(); give it none.
-    else {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "socket_timeout": 2}
+    else BROKER_REDIS_TRANSPORT_OPTIONS
 )
+# A web request publishes after its commit; with Redis down it must give up within a fraction
+# of a second (measured: well under 1 s) and leave the row to the sweeper.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
@@ -178,6 +194,26 @@ CELERY_BEAT_SCHEDULE["sla-monitor"] = {
     "task": "incidents.sla_monitor",
     "schedule": 60.0,
     "options": {"expires": 55},
+}
+
+# Notifications: delivery retries and the outbox sweeper (docs/notifications.md).
+NOTIFICATIONS = {
+    # Transient failures (connection errors, SMTP 4xx) retry with exponential backoff and
+    # +-25 % jitter: 1, 2, 4 ... minutes, capped at an hour; 10 attempts span about 4 hours.
+    "RETRY_BASE_SECONDS": env.float("NOTIFY_RETRY_BASE_SECONDS", default=60),
+    "RETRY_MAX_SECONDS": env.float("NOTIFY_RETRY_MAX_SECONDS", default=3600),
+    "MAX_ATTEMPTS": env.int("NOTIFY_MAX_ATTEMPTS", default=10),
+    # The sweeper re-enqueues e-mail rows whose attempt is overdue by this long.
+    "SWEEP_INTERVAL_SECONDS": env.float("NOTIFY_SWEEP_INTERVAL_SECONDS", default=60),
+    "SWEEP_AFTER_SECONDS": env.float("NOTIFY_SWEEP_AFTER_SECONDS", default=180),
+    "SWEEP_BATCH": env.int("NOTIFY_SWEEP_BATCH", default=500),
+    # One delivery task also drains up to this many other due rows over one SMTP connection.
+    "DELIVERY_BATCH": env.int("NOTIFY_DELIVERY_BATCH", default=20),
+    "MESSAGE_ID_DOMAIN": env.str("NOTIFY_MESSAGE_ID_DOMAIN", default=""),
+}
+CELERY_BEAT_SCHEDULE["notifications-sweep-outbox"] = {
+    "task": "notifications.tasks.sweep_outbox",
+    "schedule": NOTIFICATIONS["SWEEP_INTERVAL_SECONDS"],
 }
 
 # --- Portal behaviour ---------------------------------------------------------

@@ -58,14 +58,17 @@ class EventSpec:
     description: str
     # Alerts that reach staff even when they muted this kind of e-mail (P1 / major).
     urgent: bool = False
+    # A receipt: the initiator gets it even when they took the step themselves.
+    receipt: bool = False
 
 
 A = Audience
 CATALOGUE: dict[Event, EventSpec] = {
-    Event.INCIDENT_REPORTED: EventSpec((A.INITIATOR,), "Receipt for a new incident"),
+    Event.INCIDENT_REPORTED: EventSpec((A.INITIATOR,), "Receipt for a new incident", receipt=True),
     Event.ESCALATION_REQUESTED: EventSpec(
         (A.INITIATOR, A.FIRST_LEVEL_SUPPORT),
         "Receipt to the initiator; a new entitlement check for first-level support",
+        receipt=True,
     ),
     Event.ESCALATION_REJECTED: EventSpec((A.INITIATOR,), "Escalation rejected, with the reason"),
     Event.ESCALATION_AVOIDED: EventSpec((A.INITIATOR,), "Escalation avoided, with what was done"),

@@ -1,26 +1,59 @@
-"""Queue notifications inside a change's transaction; deliver them after it commits."""
+"""Queue notifications inside a change's transaction; deliver them after it commits.
+
+The guarantee (docs/notifications.md): every e-mail row is delivered at least once or ends
+`failed` with its error; a row is marked sent only after the SMTP server accepted it, and a
+row that is already sent is never sent again. Duplicates can only come from a worker dying in
+the instant between the server's acceptance and our commit; they carry the same Message-ID.
+"""
 
 import logging
+import random
+import re
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import get_connection
 from django.db import transaction
+from django.db.models import Max
 from django.template.loader import select_template
 from django.utils import timezone
 
 from incidents.models import Escalation, Incident, TimelineEntry
 
 from .audiences import audience_members
-from .events import CATALOGUE, Channel, Event
-from .models import Notification
+from .channels import email_build, email_failure_kind
+from .events import CATALOGUE, Audience, Channel, Event
+from .models import Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
+Status = Notification.Status
 
 
 def _render(event: Event, name: str, context: dict[str, Any]) -> str:
     template = select_template([f"notifications/{event}/{name}", f"notifications/default/{name}"])
-    return template.render(context).strip()
+    text = template.render(context).strip()
+    # Optional paragraphs (no reason given, no plan yet) leave gaps; close them up.
+    if name.endswith(".html"):
+        return re.sub(r"<p>\s*</p>\n?", "", text)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _muted_by(user_ids: list[int]) -> dict[int, set[str]]:
+    return {
+        user_id: set(muted)
+        for user_id, muted in NotificationPreference.objects.filter(
+            user_id__in=user_ids
+        ).values_list("user_id", "muted_events")
+    }
+
+
+def notification_is_urgent(*, event: Event, incident: Incident, for_initiator: bool) -> bool:
+    """Alerts to staff about P1 and major incidents reach them even when they muted e-mail."""
+    if for_initiator:
+        return False
+    return CATALOGUE[event].urgent or incident.priority == 1 or incident.is_major
 
 
 def notification_queue(
@@ -45,28 +78,49 @@ def notification_queue(
         for user in audience_members(
             audience, incident=incident, escalation=escalation, extra=extra
         ):
-            # The person who acted does not need to be told what they just did.
-            if actor is not None and user.pk == getattr(actor, "pk", None):
+            # The person who acted does not need to be told what they just did, except
+            # the initiator's receipt for their own request.
+            acted = actor is not None and user.pk == getattr(actor, "pk", None)
+            if acted and not (spec.receipt and audience == Audience.INITIATOR):
                 continue
             recipients.setdefault(user.pk, user)
 
+    activity = extra.get("activity")
+    # One step can assign several activities to the same owner: one notice per activity.
+    key_suffix = f":a{activity.pk}" if activity is not None else ""
+    stored_context = {"activity_id": activity.pk} if activity is not None else {}
+    muted = _muted_by(list(recipients))
+    plan = getattr(escalation, "plan", None) if escalation is not None else None
+    plan_last_due = plan.activities.aggregate(last=Max("due_at"))["last"] if plan else None
     rows = []
     for user in recipients.values():
+        is_initiator = user.pk == incident.initiator_id
         context = {
             "event": event,
             "spec": spec,
             "incident": incident,
             "escalation": escalation,
+            "plan": plan,
+            "plan_last_due": plan_last_due,
+            "time_zone": settings.TIME_ZONE,
             "recipient": user,
             "entry": cause,
             "site_url": settings.SITE_URL,
-            "is_initiator": user.pk == incident.initiator_id,
+            "is_initiator": is_initiator,
             **{k: v for k, v in extra.items() if k != "owner"},
         }
         subject = " ".join(_render(event, "subject.txt", context).split())
         body = _render(event, "body.txt", context)
+        body_html = _render(event, "body.html", context)
         now = timezone.now()
-        for channel in (Channel.IN_APP, Channel.EMAIL):
+        channels = [Channel.IN_APP]
+        wants_email = str(event) not in muted.get(user.pk, set())
+        if user.email and (
+            wants_email
+            or notification_is_urgent(event=event, incident=incident, for_initiator=is_initiator)
+        ):
+            channels.append(Channel.EMAIL)
+        for channel in channels:
             in_app = channel == Channel.IN_APP
             rows.append(
                 Notification(
@@ -75,12 +129,17 @@ def notification_queue(
                     event=event,
                     incident=incident,
                     escalation=escalation,
+                    cause=cause,
                     subject=subject,
                     body=body,
-                    idempotency_key=f"{cause.pk}:{event}:{user.pk}:{channel}",
+                    body_html="" if in_app else body_html,
+                    context=stored_context,
+                    idempotency_key=f"{cause.pk}:{event}:{user.pk}:{channel}{key_suffix}",
                     # In-app notifications are delivered the moment the change commits.
-                    status=Notification.Status.SENT if in_app else Notification.Status.PENDING,
+                    status=Status.SENT if in_app else Status.PENDING,
                     sent_at=now if in_app else None,
+                    created_at=now,
+                    next_attempt_at=now,
                 )
             )
     created = Notification.objects.bulk_create(rows)
@@ -90,40 +149,198 @@ def notification_queue(
     return created
 
 
-def notification_enqueue(*, notification_ids: list[int]) -> None:
+def notification_enqueue(*, notification_ids: list[int], countdown: float | None = None) -> None:
     """Hand rows to the Celery worker. A broker that is down loses nothing: the sweeper
     re-enqueues every row still pending, so an error here is logged, not raised."""
     from .tasks import deliver_notification
 
     for pk in notification_ids:
         try:
-            deliver_notification.delay(pk)
+            deliver_notification.apply_async((pk,), countdown=countdown)
         except Exception:
             logger.warning("Broker unavailable; notification %s waits for the sweeper", pk)
             return
 
 
-def notification_deliver(*, notification_id: int) -> Notification | None:
-    """Send one e-mail row. Idempotent: a row that is already sent is left alone."""
+def retry_delay(*, attempts: int) -> float:
+    """Exponential backoff with jitter, so retries after an outage do not arrive in one wave."""
+    config = settings.NOTIFICATIONS
+    base = config["RETRY_BASE_SECONDS"] * 2 ** max(0, attempts - 1)
+    return min(config["RETRY_MAX_SECONDS"], base) * random.uniform(0.75, 1.25)
+
+
+@dataclass
+class Attempt:
+    outcome: str  # "sent", "skipped", "retry", "failed"
+    notification_id: int | None = None
+    retry_in: float | None = None
+    error: str = ""
+
+
+def _thread_root(row: Notification) -> str | None:
+    first = (
+        Notification.objects.filter(
+            incident_id=row.incident_id, recipient_id=row.recipient_id, channel=Channel.EMAIL
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return Notification(pk=first).message_id if first else None
+
+
+def _close_quietly(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # a broken session: we only want the socket gone
+        logger.debug("Closing a broken mail connection failed", exc_info=True)
+        if hasattr(connection, "connection"):
+            connection.connection = None
+
+
+def _attempt(*, connection: Any, notification_id: int | None) -> Attempt:
+    """One delivery attempt in its own transaction, the row locked while it is sent.
+
+    `notification_id=None` takes the oldest due row nobody else holds (the drain).
+    """
+    now = timezone.now()
     with transaction.atomic():
-        row = (
-            Notification.objects.select_for_update(skip_locked=True)
-            .select_related("recipient", "incident")
-            .filter(pk=notification_id, status=Notification.Status.PENDING)
-            .first()
+        rows = Notification.objects.select_for_update(skip_locked=True, of=("self",))
+        rows = rows.select_related("recipient", "incident").filter(
+            status=Status.PENDING, channel=Channel.EMAIL
         )
-        if row is None:
-            return None  # sent already, or another worker holds it right now
+        if notification_id is not None:
+            rows = rows.filter(pk=notification_id)
+        else:
+            rows = rows.filter(next_attempt_at__lte=now).order_by("next_attempt_at", "pk")
+        row = rows.first()
+        if row is None:  # sent already, or another worker holds it right now
+            return Attempt("skipped", notification_id)
         row.attempts += 1
-        message = EmailMultiAlternatives(
-            subject=row.subject,
-            body=row.body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[row.recipient.email],
-        )
-        message.send(fail_silently=False)
-        row.status = Notification.Status.SENT
+        try:
+            if not row.recipient.email:
+                raise ValueError(f"{row.recipient} has no e-mail address")
+            message = email_build(row=row, thread_root_id=_thread_root(row))
+            connection.open()
+            connection.send_messages([message])
+        except Exception as exc:
+            _close_quietly(connection)
+            kind = email_failure_kind(exc)
+            error = f"{now:%Y-%m-%d %H:%M:%S} UTC, attempt {row.attempts}: {exc!r}"[:2000]
+            row.last_error = error
+            if kind == "permanent" or row.attempts >= settings.NOTIFICATIONS["MAX_ATTEMPTS"]:
+                row.status = Status.FAILED
+                row.save(update_fields=["status", "attempts", "last_error"])
+                logger.error("Notification %s failed for good: %s", row.pk, error)
+                return Attempt("failed", row.pk, error=error)
+            delay = retry_delay(attempts=row.attempts)
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+            logger.warning("Notification %s will be retried in %.0f s: %s", row.pk, delay, error)
+            return Attempt("retry", row.pk, retry_in=delay, error=error)
+        # Only now has the server accepted the message; commit right away (no QUIT first)
+        # to keep the window in which a crash could cause a duplicate as short as possible.
+        row.status = Status.SENT
         row.sent_at = timezone.now()
         row.last_error = ""
         row.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+        return Attempt("sent", row.pk)
+
+
+def notification_deliver(*, notification_id: int, drain: int | None = None) -> list[Attempt]:
+    """Send one e-mail row, then up to `drain` other due rows over the same connection.
+
+    Idempotent: a row that is sent (or held by another worker) is left alone. A transient
+    failure schedules the row's next attempt; a permanent one marks it failed, error kept.
+    """
+    drain = settings.NOTIFICATIONS["DELIVERY_BATCH"] - 1 if drain is None else drain
+    connection = get_connection(fail_silently=False)
+    attempts: list[Attempt] = []
+    try:
+        attempts.append(_attempt(connection=connection, notification_id=notification_id))
+        for _ in range(drain):
+            if attempts[-1].outcome == "retry":
+                break  # the server is in trouble: do not burn other rows' attempts
+            attempt = _attempt(connection=connection, notification_id=None)
+            if attempt.outcome == "skipped":
+                break  # nothing else is due
+            attempts.append(attempt)
+    finally:
+        _close_quietly(connection)
+    for attempt in attempts:
+        if attempt.outcome == "retry":
+            notification_enqueue(
+                notification_ids=[attempt.notification_id], countdown=attempt.retry_in
+            )
+    return attempts
+
+
+def notification_sweep(*, now: Any = None) -> int:
+    """Re-enqueue e-mail rows whose attempt is overdue (broker was down, a message was lost).
+
+    skip_locked: a row a worker is sending right now is not touched, and two sweepers
+    running at once split the rows instead of both taking them.
+    """
+    config = settings.NOTIFICATIONS
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=Status.PENDING,
+                channel=Channel.EMAIL,
+                next_attempt_at__lte=now - timedelta(seconds=config["SWEEP_AFTER_SECONDS"]),
+            )
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[: config["SWEEP_BATCH"]]
+        )
+        # Re-arm: the next sweep waits a full interval again before it re-sends these.
+        Notification.objects.filter(pk__in=due).update(next_attempt_at=now)
+        if due:
+            transaction.on_commit(lambda: notification_enqueue(notification_ids=due))
+    if due:
+        logger.info("Sweeper re-enqueued %d pending notification(s)", len(due))
+    return len(due)
+
+
+# --- in-app ---------------------------------------------------------------------
+
+
+def notification_mark_read(*, notification: Notification, user: Any) -> Notification:
+    if notification.recipient_id != user.pk:
+        raise PermissionError("Only the recipient marks a notification as read.")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+def notification_mark_all_read(*, user: Any) -> int:
+    return Notification.objects.filter(
+        recipient=user, channel=Channel.IN_APP, read_at__isnull=True
+    ).update(read_at=timezone.now())
+
+
+# --- staff: failed rows ---------------------------------------------------------
+
+
+@transaction.atomic
+def notification_resend(*, notification: Notification, actor: Any) -> Notification:
+    """Put a failed (or stuck) e-mail row back in the queue; its error stays until it is sent."""
+    row = Notification.objects.select_for_update().get(pk=notification.pk)
+    if row.channel != Channel.EMAIL or row.status == Status.SENT:
         return row
+    row.status = Status.PENDING
+    row.attempts = 0
+    row.next_attempt_at = timezone.now()
+    row.last_error = f"{row.last_error}\nResent by {actor.get_username()}.".strip()
+    row.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
+    transaction.on_commit(lambda: notification_enqueue(notification_ids=[row.pk]))
+    return row
+
+
+def notification_preferences_update(*, user: Any, muted_events: list[str]) -> None:
+    valid = {str(e) for e in Event}
+    NotificationPreference.objects.update_or_create(
+        user=user, defaults={"muted_events": sorted(set(muted_events) & valid)}
+    )

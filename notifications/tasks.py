@@ -1,8 +1,21 @@
+"""Thin Celery tasks: delivery and the outbox sweeper. The logic lives in services."""
+
 from celery import shared_task
 
 
-@shared_task(acks_late=True, max_retries=8)
+# acks_late + reject_on_worker_lost: a pool child killed mid-send puts the task back on the
+# queue instead of losing it; the row lock and its status make the second run harmless.
+# Retries are not Celery's: the attempt count and the next due time live on the outbox row,
+# so they survive a lost message and the sweeper respects them.
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver_notification(notification_id: int) -> None:
     from .services import notification_deliver
 
     notification_deliver(notification_id=notification_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_outbox() -> int:
+    from .services import notification_sweep
+
+    return notification_sweep()

@@ -1,0 +1,200 @@
+"""Notification delivery through a real Celery worker, Redis and an SMTP server (aiosmtpd).
+
+Figures: bare Celery no-op throughput (one worker, concurrency 2), end-to-end notification
+throughput on the same worker (commit -> SMTP accepted), their ratio (target >= 0.6), and
+the p95 latency commit -> SMTP accepted at a steady 20 events/s (target <= 2 s).
+
+Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/
+bench_notifications, created if missing) and redis-server on PATH (its own, on a free port).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from email import message_from_bytes
+from pathlib import Path
+
+from escalation_portal.celery import app as celery_app
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+NOOP_COUNT = 3000
+E2E_COUNT = 1000
+STEADY_RATE, STEADY_SECONDS = 20, 15
+
+
+@celery_app.task(name="bench.noop", ignore_result=True)
+def noop() -> None:
+    """A no-op that only counts itself (one Redis INCR), so the benchmark sees it finish."""
+    import redis
+
+    redis.Redis.from_url(os.environ["BENCH_REDIS_URL"]).incr("bench:noop")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.accepted: dict[str, float] = {}
+
+    async def handle_DATA(self, server, session, envelope):
+        message_id = message_from_bytes(envelope.content)["Message-ID"]
+        self.accepted[message_id] = time.perf_counter()
+        return "250 OK"
+
+
+def _wait(check, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark step did not finish")
+        time.sleep(0.005)
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def main() -> None:
+    db_url = os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_notifications"
+    )
+    _ensure_database(db_url)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-notify-"))
+    redis_port, smtp_port = _free_port(), _free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="escalation_portal.settings_test",
+        DATABASE_URL=db_url,
+        TEST_CELERY_BROKER_URL=redis_url,
+        BENCH_REDIS_URL=redis_url,
+        EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}",
+        VAR_DIR=str(tmp),
+    )
+    import logging
+
+    import django
+
+    django.setup()
+    # aiosmtpd logs every SMTP line; in this process that would be the bottleneck measured.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    import redis
+    from aiosmtpd.controller import Controller
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from incidents.models import Service, SupportGroup
+    from incidents.services.incidents import incident_report
+    from notifications.models import Notification
+
+    celery_app.conf.broker_url = redis_url
+    celery_app.conf.broker_transport_options = settings.BROKER_REDIS_TRANSPORT_OPTIONS
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-initiator", defaults={"email": "bench@example.com"}
+    )
+    group, _ = SupportGroup.objects.get_or_create(name="Bench desk", defaults={"level": 1})
+    service, _ = Service.objects.get_or_create(name="Bench", defaults={"default_group": group})
+
+    redis_server = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    recorder = _Recorder()
+    smtp = Controller(recorder, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    client = redis.Redis.from_url(redis_url)
+    _wait(lambda: _ping(client), 10)
+    log = (tmp / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "escalation_portal", "worker", "--loglevel=WARNING",
+         "--concurrency=2", "--pool=prefork", "--without-gossip", "--without-mingle",
+         "-I", "benchmarks.bench_notifications", "-n", "bench@%h"],
+        cwd=BASE_DIR, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        # Warm up: the pool children connect to Redis and PostgreSQL once.
+        for _ in range(20):
+            noop.delay()
+        _wait(lambda: int(client.get("bench:noop") or 0) >= 20, 60)
+
+        client.set("bench:noop", 0)
+        started = time.perf_counter()
+        for _ in range(NOOP_COUNT):
+            noop.delay()
+        _wait(lambda: int(client.get("bench:noop") or 0) >= NOOP_COUNT, 300)
+        noop_rate = NOOP_COUNT / (time.perf_counter() - started)
+
+        def report(n: int) -> None:
+            incident_report(initiator=user, title=f"Bench {n}", description="bench",
+                            service=service, impact=3, urgency=3)  # fmt: skip
+
+        report(-1)  # warm up the delivery path
+        _wait(lambda: len(recorder.accepted) >= 1, 30)
+        recorder.accepted.clear()
+        with transaction.atomic():
+            for n in range(E2E_COUNT):
+                report(n)
+            committed = {}
+        started = time.perf_counter()  # the commit (the enqueueing follows it, measured too)
+        _wait(lambda: len(recorder.accepted) >= E2E_COUNT, 300)
+        e2e_rate = E2E_COUNT / (max(recorder.accepted.values()) - started)
+
+        recorder.accepted.clear()
+        interval = 1 / STEADY_RATE
+        next_at = time.perf_counter()
+        for n in range(STEADY_RATE * STEADY_SECONDS):
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            report(n)
+            committed[Notification.objects.filter(channel="email").latest("pk").message_id] = (
+                time.perf_counter()
+            )
+        _wait(lambda: len(recorder.accepted) >= len(committed), 60)
+        latencies = sorted(recorder.accepted[m] - committed[m] for m in committed)
+        p95 = latencies[int(0.95 * (len(latencies) - 1))]
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        smtp.stop()
+        redis_server.terminate()
+        redis_server.wait(5)
+
+    ratio = e2e_rate / noop_rate
+    print(f"bare Celery no-op throughput (1 worker, concurrency 2): {noop_rate:8.0f} tasks/s")
+    print(f"end-to-end notifications, commit -> SMTP accepted:      {e2e_rate:8.0f} msgs/s")
+    print(f"ratio end-to-end / no-op: {ratio:.2f} (target >= 0.6)")
+    print(
+        f"latency commit -> SMTP accepted at {STEADY_RATE} events/s for {STEADY_SECONDS} s: "
+        f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+        f"max {latencies[-1] * 1000:.0f} ms (target p95 <= 2000 ms)"
+    )
+
+
+def _ping(client) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+if __name__ == "__main__":
+    main()
