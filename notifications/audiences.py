@@ -5,7 +5,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from incidents.models import Escalation, Incident
+from incidents.models import DeescalationPlan, Escalation, Incident
 from incidents.roles import FIRST_LEVEL_SUPPORT, INCIDENT_MANAGERS, IT_OPERATIONS
 
 from .events import Audience
@@ -30,8 +30,8 @@ def audience_members(
     if audience in ROLE_OF:
         return User.objects.filter(groups__name=ROLE_OF[audience], is_active=True).distinct()
     if audience == Audience.PLAN_AUTHOR:
-        plan = getattr(escalation, "plan", None)
-        return [plan.author] if plan else []
+        plan = DeescalationPlan.objects.filter(escalation=escalation).select_related("author")
+        return [p.author for p in plan]
     if audience == Audience.ACTIVITY_OWNER:
         owner = extra.get("owner")
         return [owner] if owner else []

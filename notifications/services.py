@@ -20,7 +20,7 @@ from django.db.models import Max
 from django.template.loader import select_template
 from django.utils import timezone
 
-from incidents.models import Escalation, Incident, TimelineEntry
+from incidents.models import DeescalationPlan, Escalation, Incident, TimelineEntry
 
 from .audiences import audience_members
 from .channels import email_build, email_failure_kind
@@ -90,7 +90,13 @@ def notification_queue(
     key_suffix = f":a{activity.pk}" if activity is not None else ""
     stored_context = {"activity_id": activity.pk} if activity is not None else {}
     muted = _muted_by(list(recipients))
-    plan = getattr(escalation, "plan", None) if escalation is not None else None
+    # A query, not `escalation.plan`: reading the reverse relation would cache "no plan" on
+    # the caller's object, and a plan drafted later in the same request would stay unseen.
+    plan = (
+        DeescalationPlan.objects.filter(escalation=escalation).first()
+        if escalation is not None
+        else None
+    )
     plan_last_due = plan.activities.aggregate(last=Max("due_at"))["last"] if plan else None
     rows = []
     for user in recipients.values():

@@ -120,7 +120,7 @@ def escalation_in(state: str, cast: Cast, *, for_transition: str = "") -> Escala
             if state == S.DEESCALATED or (
                 state == S.DEESCALATING and for_transition == "confirm_deescalation"
             ):
-                for activity in case.plan.activities.all():
+                for activity in DeescalationActivity.objects.filter(plan__escalation=case):
                     activity_complete(activity=activity, actor=support, note="Done")
             if state == S.DEESCALATED:
                 deescalation_confirm(escalation=case, actor=manager, note="Mail flows again")

@@ -149,7 +149,8 @@ SERVICES: dict[str, Case] = {
             incident=i, actor=cast.initiator, reason="Still down"
         ),
         [T("request", "", "requested")],
-        {"escalation_requested": {"sam"}},
+        # The initiator gets a receipt for their own request; support gets the check to do.
+        {"escalation_requested": {"ivy", "sam"}},
     ),
     "escalation_request (an imminent case)": Case(
         _incident_with_case(S.IMMINENT),
@@ -157,7 +158,7 @@ SERVICES: dict[str, Case] = {
             incident=i, actor=cast.initiator, reason="Still down"
         ),
         [T("request", "imminent", "requested")],
-        {"escalation_requested": {"sam"}},
+        {"escalation_requested": {"ivy", "sam"}},
     ),
     "escalation_flag_imminent (by the SLA monitor)": Case(
         _incident(St.IN_PROGRESS),
