@@ -16,3 +16,5 @@ CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "memory://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 SECURE_SSL_REDIRECT = False
+# WhiteNoise warns when STATIC_ROOT is missing; tests serve from the finders instead.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
