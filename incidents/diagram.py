@@ -57,12 +57,18 @@ def escalation_layout() -> str:
     graph.node(START, "", shape="circle", width="0.15", height="0.15", fixedsize="true",
                fillcolor="#6c757d", color="#6c757d", id=_node_id(START))  # fmt: skip
     for state in S:
+        if state == S.CANCELLED:
+            continue
         graph.node(
             str(state),
             state.label,
             id=_node_id(state),
             peripheries="2" if str(state) in final else "1",
         )
+    with graph.subgraph(name="ends") as ends:
+        # Cancelled is reachable from every active state: at the bottom it crosses nothing.
+        ends.attr(rank="sink")
+        ends.node(str(S.CANCELLED), S.CANCELLED.label, id=_node_id(S.CANCELLED), peripheries="2")
     for target, name, label in ENTRY_EDGES:
         graph.edge(START, str(target), label=label, style="dashed", id=_edge_id("", target, name))
     for source, target, name in escalation_transitions():

@@ -237,12 +237,12 @@ ACTIONS: dict[str, Action] = {
               incident=c.incident, actor=c.actor, reason=c.data["reason"],
               seen_state=c.seen_state)),
         # --- opening or asking for an escalation -----------------------------------
-        A("flag_imminent", "Flag imminent escalation", FlagImminentForm, style="outline-warning",
+        A("flag_imminent", "Flag imminent escalation", FlagImminentForm, style="outline-dark",
           done="Flagged as an imminent escalation. Record what you do to prevent it.",
           run=lambda c: escalations.escalation_flag_imminent(
               incident=c.incident, actor=c.actor, reason=c.data["reason"])),
         A("request_escalation", "Request escalation", RequestEscalationForm,
-          machine="escalation", transition="request", style="outline-warning",
+          machine="escalation", transition="request", style="outline-dark",
           done="Escalation requested: it waits for the entitlement check.",
           run=lambda c: escalations.escalation_request(
               incident=c.incident, actor=c.actor, reason=c.data["reason"])),

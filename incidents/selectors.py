@@ -310,6 +310,8 @@ def incident_page(*, incident: Incident, timeline_filter: str = "all") -> Incide
     elif timeline_filter == "escalation":
         entries = entries.filter(escalation__isnull=False)
     timeline = list(entries.order_by("-created_at", "-pk"))
+    for entry in timeline:
+        entry.change_words = _change_words(entry)
     shown = case or (cases[0] if cases else None)
     path: list[tuple[str, str, str]] = []
     if shown is not None:
@@ -321,6 +323,19 @@ def incident_page(*, incident: Incident, timeline_filter: str = "all") -> Incide
     return IncidentPage(
         incident=incident, case=case, cases=cases, timeline=timeline, case_path=path
     )
+
+
+def _change_words(entry: TimelineEntry) -> str:
+    """'In progress → On hold' in the machine's own labels; empty when nothing moved."""
+    if not entry.to_state or entry.from_state == entry.to_state:
+        return ""
+    labels = dict(
+        Escalation.State.choices if entry.machine == "escalation" else Incident.Status.choices
+    )
+    if entry.machine == "activity":
+        labels = {"open": "Open", "done": "Done", "cancelled": "Cancelled"}
+    to = labels.get(entry.to_state, entry.to_state)
+    return f"{labels.get(entry.from_state, entry.from_state)} → {to}" if entry.from_state else to
 
 
 def escalation_earlier_cases(*, escalation: Escalation) -> list[Escalation]:
