@@ -244,10 +244,16 @@ def escalation_list_recently_decided(
 
 def support_tab_counts(*, group_ids: list[int], now: datetime) -> dict[str, int]:
     """The three tab badges in one query."""
-    return _cases(group_ids=group_ids).aggregate(
-        imminent=Count("pk", filter=Q(state=S.IMMINENT)),
-        entitlement=Count("pk", filter=Q(state=S.REQUESTED)),
-        decided=Count("pk", filter=Q(decided_at__gte=now - RECENT_DECISIONS)),
+    # The WHERE keeps the count to the few live or recent cases, not the whole history.
+    live = Q(state__in=[S.IMMINENT, S.REQUESTED]) | Q(decided_at__gte=now - RECENT_DECISIONS)
+    return (
+        _cases(group_ids=group_ids)
+        .filter(live)
+        .aggregate(
+            imminent=Count("pk", filter=Q(state=S.IMMINENT)),
+            entitlement=Count("pk", filter=Q(state=S.REQUESTED)),
+            decided=Count("pk", filter=Q(decided_at__gte=now - RECENT_DECISIONS)),
+        )
     )
 
 
