@@ -92,6 +92,20 @@ class Incident(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["status", "resolution_due"], name="incident_open_by_due"),
             models.Index(fields=["initiator", "-created_at"], name="incident_by_initiator"),
+            # The support queue sorts a group's open incidents by SLA risk: on PostgreSQL
+            # the included columns let it do so from the index alone (SQLite ignores them).
+            models.Index(
+                fields=["assignment_group", "status"],
+                include=[
+                    "id",
+                    "priority",
+                    "created_at",
+                    "resolution_due",
+                    "paused_seconds",
+                    "on_hold_since",
+                ],
+                name="incident_queue_by_group",
+            ),
         ]
         permissions = list(PERMISSIONS.items())
 

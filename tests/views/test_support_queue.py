@@ -57,7 +57,7 @@ def test_anonymous_and_initiators_are_kept_out(client, initiator):
 
 
 @pytest.mark.parametrize("role", ["support_user", "manager_user", "operations_user"])
-def test_every_staff_role_may_open_the_queue(client, request, role):
+def test_every_staff_role_may_open_the_queue(db, client, request, role):
     client.force_login(request.getfixturevalue(role))
     assert client.get(QUEUE).status_code == 200
 
