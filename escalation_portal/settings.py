@@ -264,7 +264,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
-
-# The support queue's covering index (incidents 0004) includes columns only PostgreSQL
-# can use; SQLite builds it without them, which is fine and needs no warning.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]
