@@ -157,7 +157,11 @@ class Escalation(ConcurrentTransitionMixin, models.Model):
                 name="one_active_escalation_per_incident",
             )
         ]
-        indexes = [models.Index(fields=["state", "created_at"], name="escalation_by_state")]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="escalation_by_state"),
+            # "Recently decided" and its tab count.
+            models.Index(fields=["decided_at"], name="escalation_by_decision"),
+        ]
 
     def __str__(self) -> str:
         return f"Escalation of {self.incident.number}: {self.get_state_display()}"

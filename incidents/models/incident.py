@@ -92,6 +92,21 @@ class Incident(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["status", "resolution_due"], name="incident_open_by_due"),
             models.Index(fields=["initiator", "-created_at"], name="incident_by_initiator"),
+            # The support queue sorts a group's open incidents by SLA risk: every column the
+            # sort reads is in this index, so both SQLite and PostgreSQL sort from it alone.
+            models.Index(
+                fields=[
+                    "assignment_group",
+                    "status",
+                    "priority",
+                    "created_at",
+                    "resolution_due",
+                    "paused_seconds",
+                    "on_hold_since",
+                    "id",
+                ],
+                name="incident_queue_by_group",
+            ),
         ]
         permissions = list(PERMISSIONS.items())
 

@@ -1,3 +1,156 @@
-"""Pages for the support role."""
+"""First-level support: the queue with its tabs, and the entitlement check screen."""
 
-urlpatterns: list = []
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from incidents.entitlement import entitlement_recommendation
+from incidents.forms import ACTIONS, action_form, available_actions
+from incidents.models import Escalation, Priority
+from incidents.selectors import (
+    QueueFilters,
+    duration_words,
+    escalation_earlier_cases,
+    escalation_list_entitlement,
+    escalation_list_imminent,
+    escalation_list_recently_decided,
+    incident_list_support_queue,
+    incident_rows_for_queue,
+    services,
+    sla_bar,
+    staff_users,
+    support_group_ids,
+    support_tab_counts,
+)
+from incidents.sla import sla_resolution_consumed
+
+from .staff import perform_action, staff_required
+
+PAGE_SIZE = 25
+TABS = {
+    "queue": "Open incidents",
+    "imminent": "Imminent escalations",
+    "entitlement": "Entitlement checks waiting",
+    "decided": "Recently decided",
+}
+DECISIONS = ("escalate", "reject", "avoid", "classify_major")
+
+
+@require_GET
+@staff_required
+def support_queue(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    tab = request.GET.get("tab", "queue")
+    if tab not in TABS:
+        tab = "queue"
+    group_ids = support_group_ids(user=request.user)
+    filters = QueueFilters.from_query(request.GET)
+    if tab == "queue":
+        rows: Any = incident_list_support_queue(
+            user=request.user, group_ids=group_ids, filters=filters, now=now
+        )
+    elif tab == "imminent":
+        rows = escalation_list_imminent(group_ids=group_ids, now=now)
+    elif tab == "entitlement":
+        rows = escalation_list_entitlement(group_ids=group_ids, now=now)
+    else:
+        rows = escalation_list_recently_decided(group_ids=group_ids, now=now)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    if tab == "queue":
+        page.object_list = incident_rows_for_queue(ids=list(page.object_list), now=now)
+    for row in page:
+        # The SLA bar's words come from the fraction the database computed: no query.
+        incident = row if tab == "queue" else row.incident
+        used = getattr(row, "sla_used", None)
+        if used is not None:
+            row.sla = sla_bar(incident=incident, used=used, now=now)
+        started = getattr(row, "requested_at", None) or row.created_at
+        row.age = duration_words((now - started).total_seconds())
+    context = {
+        "tab": tab,
+        "tabs": TABS,
+        "counts": support_tab_counts(group_ids=group_ids, now=now),
+        "page": page,
+        "filters": filters,
+        "now": now,
+        "scoped": bool(group_ids),
+    }
+    if request.htmx:
+        # The self-refresh and the filters swap only the queue body: the filter inputs,
+        # the page and the scroll position stay where the user left them.
+        return render(request, "incidents/support/_queue_body.html", context)
+    context |= {
+        "priorities": Priority.choices,
+        "services": services(),
+        "assignees": staff_users(),
+    }
+    return render(request, "incidents/support/queue.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def entitlement_check(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_object_or_404(
+        Escalation.objects.select_related(
+            "incident__service", "incident__initiator", "incident__assignee", "raised_by",
+            "decided_by",
+        ),
+        pk=pk,
+    )  # fmt: skip
+    incident = case.incident
+    bound, bound_slug, status = None, "", 200
+    if request.method == "POST":
+        slug = request.POST.get("action", "")
+        if slug not in DECISIONS:
+            return HttpResponse("There is no such decision.", status=400)
+        outcome = perform_action(request, incident=incident, slug=slug)
+        if outcome.ok:
+            messages.success(request, f"{incident.number}: {outcome.message}")
+            return redirect(f"{reverse('support-queue')}?tab=entitlement")
+        if outcome.status == 409:
+            messages.warning(request, outcome.message)
+        else:
+            bound, bound_slug = outcome.form, slug
+        status = outcome.status
+        case = get_object_or_404(Escalation.objects.select_related("decided_by"), pk=pk)
+        case.incident = incident = (
+            type(incident)
+            .objects.select_related("service", "initiator", "assignee")
+            .get(pk=incident.pk)
+        )
+    now = timezone.now()
+    current = case if case.is_active else None
+    offered = [
+        a for a in available_actions(incident=incident, case=current, user=request.user)
+        if a.slug in DECISIONS
+    ]  # fmt: skip
+    decisions = [
+        (a, bound if a.slug == bound_slug and bound is not None
+         else action_form(a, incident=incident, case=current))
+        for a in offered
+    ]  # fmt: skip
+    recommendation = entitlement_recommendation(incident=incident, now=now)
+    used = sla_resolution_consumed(incident, now=now)
+    context = {
+        "case": case,
+        "incident": incident,
+        "recommendation": recommendation,
+        "sla": sla_bar(incident=incident, used=used, now=now),
+        "earlier": escalation_earlier_cases(escalation=case),
+        "decisions": decisions,
+        "open_decision": bound_slug or ("escalate" if recommendation.entitled else "reject"),
+        "actions_all": ACTIONS,
+    }
+    return render(request, "incidents/support/entitlement_check.html", context, status=status)
+
+
+urlpatterns = [
+    path("support/", support_queue, name="support-queue"),
+    path("support/escalations/<int:pk>/check/", entitlement_check, name="entitlement-check"),
+]

@@ -1,0 +1,424 @@
+"""Reads for the staff pages: the support queue, its tabs, the check screen, the incident page.
+
+Every queue selector runs a fixed number of queries whatever the number of incidents:
+SLA risk, staleness and the escalation stage are computed by the database as annotations,
+so a page never loops over rows asking for more.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Greatest
+from django.utils import timezone
+
+from incidents.models import (
+    ACTIVE_STATES,
+    Escalation,
+    Incident,
+    Service,
+    SupportGroup,
+    TimelineEntry,
+)
+from incidents.roles import perm
+
+S = Escalation.State
+DECIDED_STATES = (S.REJECTED, S.AVOIDED, S.ESCALATED, S.MAJOR)
+RECENT_DECISIONS = timedelta(days=7)
+SORTS = {
+    # name -> order_by; every order ends on pk so pages never overlap.
+    "risk": ("-sla_used", "priority", "pk"),
+    "priority": ("priority", "-sla_used", "pk"),
+    "age": ("created_at", "pk"),
+    "-age": ("-created_at", "-pk"),
+    "number": ("number",),
+    "due": ("resolution_due", "pk"),
+}
+
+
+class Epoch(Func):
+    """Seconds since 1970 of a datetime column, as a float, on SQLite and PostgreSQL."""
+
+    output_field = FloatField()
+
+    def as_sql(self, compiler, connection, **extra_context):  # pragma: no cover - per vendor
+        raise NotImplementedError(f"Epoch has no SQL for {connection.vendor}")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # julianday() reads Django's stored 'YYYY-MM-DD HH:MM:SS[.ffffff]' UTC text.
+        return self.as_sql_template(
+            compiler, connection, "((julianday(%(expressions)s) - 2440587.5) * 86400.0)"
+        )
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql_template(
+            compiler, connection, "EXTRACT(EPOCH FROM %(expressions)s)::double precision"
+        )
+
+    def as_sql_template(self, compiler, connection, template):
+        return super().as_sql(compiler, connection, template=template)
+
+
+def sla_used_fraction(*, now: datetime) -> Any:
+    """Share of the resolution target consumed: 1.0 is due now, above 1.0 breached.
+
+    Same arithmetic as incidents.sla.sla_resolution_consumed, done by the database:
+    target = due - created - paused; used = now - created - paused - current pause.
+    """
+    at = Value(now.timestamp(), output_field=FloatField())
+    paused = Cast(F("paused_seconds"), FloatField())
+    current_pause = Case(
+        When(on_hold_since__isnull=False, then=at - Epoch("on_hold_since")),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+    target = Greatest(
+        Epoch("resolution_due") - Epoch("created_at") - paused,
+        Value(1.0),
+        output_field=FloatField(),
+    )
+    used = at - Epoch("created_at") - paused - current_pause
+    return Greatest(used, Value(0.0), output_field=FloatField()) / target
+
+
+def is_stale(*, now: datetime) -> Case:
+    """No progress note for longer than the priority allows (settings.PORTAL)."""
+    hours = settings.PORTAL["STALE_AFTER_HOURS"]
+    return Case(
+        *(
+            When(priority=priority, last_progress_at__lt=now - timedelta(hours=h), then=True)
+            for priority, h in hours.items()
+        ),
+        default=False,
+        output_field=BooleanField(),
+    )
+
+
+def _active_case(field_name: str) -> Subquery:
+    return Subquery(
+        Escalation.objects.filter(incident=OuterRef("pk"), state__in=ACTIVE_STATES).values(
+            field_name
+        )[:1]
+    )
+
+
+def support_group_ids(*, user: Any) -> list[int]:
+    return list(SupportGroup.objects.filter(members=user).values_list("pk", flat=True))
+
+
+def _scope(qs: QuerySet[Incident], *, group_ids: list[int]) -> QuerySet[Incident]:
+    # Someone in no support group (a team lead, a new hire) sees everything open.
+    return qs.filter(assignment_group__in=group_ids) if group_ids else qs
+
+
+@dataclass
+class QueueFilters:
+    priority: int | None = None
+    service: int | None = None
+    assignee: int | None = None
+    mine: bool = False
+    q: str = ""
+    sort: str = "risk"
+
+    @classmethod
+    def from_query(cls, data: Any) -> "QueueFilters":
+        def number(name: str) -> int | None:
+            value = (data.get(name) or "").strip()
+            return int(value) if value.isdigit() else None
+
+        sort = data.get("sort") or "risk"
+        return cls(
+            priority=number("priority"),
+            service=number("service"),
+            assignee=number("assignee"),
+            mine=data.get("mine") in ("1", "on", "true"),
+            q=(data.get("q") or "").strip()[:100],
+            sort=sort if sort in SORTS else "risk",
+        )
+
+
+def incident_list_support_queue(
+    *, user: Any, group_ids: list[int], filters: QueueFilters, now: datetime
+) -> QuerySet:
+    """Open incidents of the user's groups, riskiest first: their pks, for the paginator."""
+    qs = _scope(Incident.objects.open(), group_ids=group_ids)
+    if filters.priority:
+        qs = qs.filter(priority=filters.priority)
+    if filters.service:
+        qs = qs.filter(service_id=filters.service)
+    if filters.assignee:
+        qs = qs.filter(assignee_id=filters.assignee)
+    if filters.mine:
+        qs = qs.filter(assignee=user)
+    if filters.q:
+        term = filters.q
+        qs = qs.filter(
+            Q(number__iexact=term) | Q(number__iendswith=term) | Q(title__icontains=term)
+        )
+    # Only the pk and the SLA columns are read to sort: on PostgreSQL the covering index
+    # incident_queue_by_group answers that without touching the table; the 25 rows of the
+    # page are fetched whole afterwards by incident_rows_for_queue.
+    return (
+        qs.annotate(sla_used=sla_used_fraction(now=now))
+        .order_by(*SORTS[filters.sort])
+        .values_list("pk", flat=True)
+    )
+
+
+def incident_rows_for_queue(*, ids: list[int], now: datetime) -> list[Incident]:
+    """The queue page's rows, whole, in the order of `ids` (one query)."""
+    rows = (
+        Incident.objects.filter(pk__in=ids)
+        .select_related("service", "assignee", "assignment_group")
+        .annotate(
+            sla_used=sla_used_fraction(now=now),
+            stale=is_stale(now=now),
+            case_state=_active_case("state"),
+            case_pk=_active_case("pk"),
+        )
+    )
+    by_pk = {row.pk: row for row in rows}
+    return [by_pk[pk] for pk in ids if pk in by_pk]
+
+
+def _cases(*, group_ids: list[int]) -> QuerySet[Escalation]:
+    qs = Escalation.objects.all()
+    if group_ids:
+        qs = qs.filter(incident__assignment_group__in=group_ids)
+    return qs
+
+
+def escalation_list_imminent(*, group_ids: list[int], now: datetime) -> QuerySet[Escalation]:
+    """Imminent cases with the prevention actions so far (two queries per page)."""
+    return (
+        _cases(group_ids=group_ids)
+        .filter(state=S.IMMINENT)
+        .select_related("incident__service", "incident__assignee")
+        .annotate(sla_used=_incident_sla_used(now=now))
+        .prefetch_related(
+            Prefetch("prevention_actions", queryset=_prevention_with_actor()),
+        )
+        .order_by("-sla_used", "created_at", "pk")
+    )
+
+
+def _prevention_with_actor():
+    from incidents.models import PreventionAction
+
+    return PreventionAction.objects.select_related("actor").order_by("created_at")
+
+
+def _incident_sla_used(*, now: datetime) -> Subquery:
+    return Subquery(
+        Incident.objects.filter(pk=OuterRef("incident_id"))
+        .annotate(used=sla_used_fraction(now=now))
+        .values("used")[:1],
+        output_field=FloatField(),
+    )
+
+
+def escalation_list_entitlement(*, group_ids: list[int], now: datetime) -> QuerySet[Escalation]:
+    """Requests waiting for the entitlement check, oldest first."""
+    return (
+        _cases(group_ids=group_ids)
+        .filter(state=S.REQUESTED)
+        .select_related("incident__service", "incident__assignee", "raised_by")
+        .annotate(sla_used=_incident_sla_used(now=now))
+        .order_by("requested_at", "created_at", "pk")
+    )
+
+
+def escalation_list_recently_decided(
+    *, group_ids: list[int], now: datetime
+) -> QuerySet[Escalation]:
+    return (
+        _cases(group_ids=group_ids)
+        .filter(decided_at__gte=now - RECENT_DECISIONS, decided_at__isnull=False)
+        .select_related("incident__service", "decided_by")
+        .order_by("-decided_at", "-pk")
+    )
+
+
+def support_tab_counts(*, group_ids: list[int], now: datetime) -> dict[str, int]:
+    """The three tab badges in one query."""
+    # The WHERE keeps the count to the few live or recent cases, not the whole history.
+    live = Q(state__in=[S.IMMINENT, S.REQUESTED]) | Q(decided_at__gte=now - RECENT_DECISIONS)
+    return (
+        _cases(group_ids=group_ids)
+        .filter(live)
+        .aggregate(
+            imminent=Count("pk", filter=Q(state=S.IMMINENT)),
+            entitlement=Count("pk", filter=Q(state=S.REQUESTED)),
+            decided=Count("pk", filter=Q(decided_at__gte=now - RECENT_DECISIONS)),
+        )
+    )
+
+
+def staff_users() -> QuerySet:
+    """People who work incidents: the assignee choices."""
+    user_model = get_user_model()
+    return (
+        user_model.objects.filter(
+            is_active=True,
+            groups__permissions__codename="work_incident",
+            groups__permissions__content_type__app_label="incidents",
+        )
+        .distinct()
+        .order_by("first_name", "username")
+    )
+
+
+def services() -> QuerySet[Service]:
+    return Service.objects.order_by("name")
+
+
+# --- the staff incident page ----------------------------------------------------
+
+
+@dataclass
+class IncidentPage:
+    incident: Incident
+    case: Escalation | None
+    cases: list[Escalation]
+    timeline: list[TimelineEntry]
+    case_path: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def incident_get_for_staff(*, number: str) -> Incident:
+    return Incident.objects.select_related(
+        "service", "initiator", "assignee", "assignment_group"
+    ).get(number=number)
+
+
+def incident_page(*, incident: Incident, timeline_filter: str = "all") -> IncidentPage:
+    """Everything the staff incident page shows, in a fixed number of queries."""
+    cases = list(
+        Escalation.objects.filter(incident=incident)
+        .select_related("raised_by", "decided_by", "acknowledged_by", "plan__approved_by")
+        .prefetch_related(
+            Prefetch("prevention_actions", queryset=_prevention_with_actor()),
+            "operations_log__actor",
+            "plan__activities__owner",
+        )
+        .order_by("-created_at", "-pk")
+    )
+    for case in cases:
+        case.incident = incident  # conditions read the incident: no query per case
+    case = next((c for c in cases if c.state in ACTIVE_STATES), None)
+    entries = TimelineEntry.objects.filter(incident=incident).select_related("actor")
+    if timeline_filter == "public":
+        entries = entries.filter(public=True)
+    elif timeline_filter == "internal":
+        entries = entries.filter(public=False)
+    elif timeline_filter == "escalation":
+        entries = entries.filter(escalation__isnull=False)
+    timeline = list(entries.order_by("-created_at", "-pk"))
+    for entry in timeline:
+        entry.change_words = _change_words(entry)
+    shown = case or (cases[0] if cases else None)
+    path: list[tuple[str, str, str]] = []
+    if shown is not None:
+        path = list(
+            TimelineEntry.objects.filter(escalation=shown, machine="escalation")
+            .order_by("created_at", "pk")
+            .values_list("from_state", "to_state", "action")
+        )
+    return IncidentPage(
+        incident=incident, case=case, cases=cases, timeline=timeline, case_path=path
+    )
+
+
+def _change_words(entry: TimelineEntry) -> str:
+    """'In progress → On hold' in the machine's own labels; empty when nothing moved."""
+    if not entry.to_state or entry.from_state == entry.to_state:
+        return ""
+    labels = dict(
+        Escalation.State.choices if entry.machine == "escalation" else Incident.Status.choices
+    )
+    if entry.machine == "activity":
+        labels = {"open": "Open", "done": "Done", "cancelled": "Cancelled"}
+    to = labels.get(entry.to_state, entry.to_state)
+    return f"{labels.get(entry.from_state, entry.from_state)} → {to}" if entry.from_state else to
+
+
+def escalation_earlier_cases(*, escalation: Escalation) -> list[Escalation]:
+    return list(
+        Escalation.objects.filter(incident_id=escalation.incident_id)
+        .exclude(pk=escalation.pk)
+        .select_related("decided_by")
+        .order_by("-created_at")
+    )
+
+
+def may(user: Any, codename: str) -> bool:
+    return user.has_perm(perm(codename))
+
+
+# --- SLA in words ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlaBar:
+    percent: int  # share of the resolution target consumed, for the bar (capped at 100)
+    used: float
+    tone: str  # Bootstrap colour: success < 50 %, warning < 100 %, danger when breached
+    words: str
+    paused: bool
+
+
+def duration_words(seconds: float) -> str:
+    """'2 h 10 min', '3 d 4 h', '35 min', 'under a minute'."""
+    minutes = int(abs(seconds) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else "under a minute"
+
+
+def sla_bar(*, incident: Incident, used: float, now: datetime) -> SlaBar:
+    """The bar and words for a row whose `used` fraction the database computed."""
+    paused = incident.on_hold_since is not None
+    due = incident.resolution_due + (now - incident.on_hold_since if paused else timedelta(0))
+    left = (due - now).total_seconds()
+    if used >= 1 or left <= 0:
+        tone, words = "danger", f"breached {duration_words(left)} ago"
+    else:
+        tone = "success" if used < 0.5 else "warning"
+        words = f"{duration_words(left)} left"
+    if paused:
+        words = f"paused · {words}"
+    return SlaBar(percent=min(100, round(used * 100)), used=used, tone=tone, words=words,
+                  paused=paused)  # fmt: skip
+
+
+def response_words(*, incident: Incident, now: datetime) -> tuple[str, str]:
+    """The response SLA in words and a tone: met, breached, or time left."""
+    if incident.responded_at:
+        late = incident.responded_at > incident.response_due
+        when = timezone.localtime(incident.responded_at).strftime("%d %b %H:%M")
+        return (f"responded {when}" + (" (late)" if late else " (in time)"),
+                "danger" if late else "success")  # fmt: skip
+    left = (incident.response_due - now).total_seconds()
+    if left <= 0:
+        return f"breached {duration_words(left)} ago", "danger"
+    return f"{duration_words(left)} left", "warning" if left < 15 * 60 else "success"

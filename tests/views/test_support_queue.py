@@ -1,0 +1,216 @@
+"""The first-level support queue: scope, order, SLA words, stale marks, filters, tabs, queries."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import Incident, SupportGroup
+from incidents.services.escalations import (
+    escalation_flag_imminent,
+    escalation_record_prevention,
+    escalation_reject,
+    escalation_request,
+)
+from incidents.services.incidents import incident_add_progress_note, incident_assign
+from tests.factories import IncidentFactory, ServiceFactory
+
+QUEUE = reverse("support-queue")
+
+
+def age(incident: Incident, minutes: int) -> Incident:
+    """Move an incident back in time, as if it had been reported `minutes` ago."""
+    back = timedelta(minutes=minutes)
+    Incident.objects.filter(pk=incident.pk).update(
+        created_at=incident.created_at - back,
+        response_due=incident.response_due - back,
+        resolution_due=incident.resolution_due - back,
+        last_progress_at=incident.last_progress_at - back,
+    )
+    incident.refresh_from_db()
+    return incident
+
+
+def rows(response) -> list[str]:
+    """Incident numbers in the order the table shows them."""
+    html = response.content.decode()
+    out, at = [], 0
+    while (at := html.find('data-number="', at)) != -1:
+        at += len('data-number="')
+        out.append(html[at : html.index('"', at)])
+    return out
+
+
+@pytest.fixture
+def desk(service, support_user):
+    group = SupportGroup.objects.get(name="Service desk")
+    group.members.add(support_user)
+    return group
+
+
+def test_anonymous_and_initiators_are_kept_out(client, initiator):
+    assert client.get(QUEUE).status_code == 302
+    client.force_login(initiator)
+    for tab in ("", "?tab=imminent", "?tab=entitlement", "?tab=decided"):
+        assert client.get(QUEUE + tab).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["support_user", "manager_user", "operations_user"])
+def test_every_staff_role_may_open_the_queue(db, client, request, role):
+    client.force_login(request.getfixturevalue(role))
+    assert client.get(QUEUE).status_code == 200
+
+
+def test_the_queue_shows_the_users_groups_riskiest_first(client, support_user, desk, initiator):
+    service = ServiceFactory(name="VPN", default_group=desk)
+    other_group = SupportGroup.objects.get(name="Platform engineering")
+    calm = IncidentFactory(service=service, initiator=initiator, impact=3, urgency=3)  # P5
+    urgent = age(IncidentFactory(service=service, initiator=initiator, impact=1, urgency=1), 200)
+    middle = age(IncidentFactory(service=service, initiator=initiator, impact=2, urgency=2), 900)
+    elsewhere = IncidentFactory(service=ServiceFactory(name="ERP", default_group=other_group),
+                                initiator=initiator)  # fmt: skip
+    client.force_login(support_user)
+    response = client.get(QUEUE)
+    assert rows(response) == [urgent.number, middle.number, calm.number]
+    assert elsewhere.number not in rows(response)
+
+
+def test_someone_in_no_group_sees_every_open_incident(client, manager_user, service, initiator):
+    a = IncidentFactory(service=service, initiator=initiator)
+    b = IncidentFactory(service=ServiceFactory(name="ERP"), initiator=initiator)
+    closed = IncidentFactory(service=service, initiator=initiator, status="closed")
+    client.force_login(manager_user)
+    shown = rows(client.get(QUEUE))
+    assert {a.number, b.number} <= set(shown)
+    assert closed.number not in shown
+
+
+def test_sla_bar_colours_and_words(client, support_user, desk, service, initiator):
+    fresh = IncidentFactory(service=service, initiator=initiator, impact=1, urgency=1)
+    late = age(IncidentFactory(service=service, initiator=initiator, impact=1, urgency=1), 275)
+    client.force_login(support_user)
+    html = client.get(QUEUE).content.decode()
+    assert "breached 35 min ago" in html  # P1 resolution target: 4 h
+    assert "bg-danger" in html and "bg-success" in html
+    assert "3 h 59 min left" in html or "4 h left" in html
+    assert rows(client.get(QUEUE))[:2] == [late.number, fresh.number]
+
+
+def test_an_incident_without_progress_is_marked_stale(client, support_user, desk, service,
+                                                     initiator):  # fmt: skip
+    quiet = age(IncidentFactory(service=service, initiator=initiator, impact=1, urgency=1), 90)
+    client.force_login(support_user)
+    assert '<span class="badge text-bg-warning stale"' in client.get(QUEUE).content.decode()
+    incident_add_progress_note(incident=quiet, actor=support_user, note="On it")
+    assert '<span class="badge text-bg-warning stale"' not in client.get(QUEUE).content.decode()
+
+
+def test_filters_search_mine_and_sorting(client, support_user, desk, service, initiator):
+    p1 = IncidentFactory(service=service, initiator=initiator, impact=1, urgency=1,
+                         title="Mail server down")  # fmt: skip
+    p4 = IncidentFactory(service=service, initiator=initiator, impact=3, urgency=2,
+                         title="Printer jam")  # fmt: skip
+    incident_assign(incident=p4, actor=support_user, assignee=support_user)
+    client.force_login(support_user)
+    assert rows(client.get(QUEUE, {"priority": 1})) == [p1.number]
+    assert rows(client.get(QUEUE, {"q": "printer"})) == [p4.number]
+    assert rows(client.get(QUEUE, {"q": p1.number})) == [p1.number]
+    assert rows(client.get(QUEUE, {"q": str(p1.pk)})) == [p1.number]
+    assert rows(client.get(QUEUE, {"mine": "1"})) == [p4.number]
+    assert rows(client.get(QUEUE, {"assignee": support_user.pk})) == [p4.number]
+    assert rows(client.get(QUEUE, {"service": service.pk, "sort": "number"})) == [
+        p1.number, p4.number,
+    ]  # fmt: skip
+    assert rows(client.get(QUEUE, {"sort": "-age"}))[0] == p4.number
+    assert client.get(QUEUE, {"sort": "drop table", "priority": "x"}).status_code == 200
+
+
+def test_pagination_keeps_the_filters(client, support_user, desk, service, initiator):
+    for _ in range(27):
+        IncidentFactory(service=service, initiator=initiator, impact=2, urgency=2)
+    client.force_login(support_user)
+    first = client.get(QUEUE, {"priority": 3})
+    assert len(rows(first)) == 25
+    html = first.content.decode()
+    assert "?priority=3&amp;page=2" in html
+    assert len(rows(client.get(QUEUE, {"priority": 3, "page": 2}))) == 2
+
+
+def test_htmx_refresh_returns_only_the_queue_body_with_the_same_query(
+    client, support_user, desk, service, initiator
+):
+    IncidentFactory(service=service, initiator=initiator)
+    client.force_login(support_user)
+    response = client.get(QUEUE, {"priority": 3, "page": 1}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "<html" not in html and 'id="queue-body"' in html
+    assert 'hx-trigger="every 15s' in html
+    assert 'hx-get="/support/?priority=3&amp;page=1"' in html
+    full = client.get(QUEUE).content.decode()
+    assert 'id="queue-body"' in full and "queue-filters" in full
+
+
+def test_tabs_show_counts_prevention_waiting_age_and_decisions(client, support_user, desk,
+                                                              service, initiator):  # fmt: skip
+    imminent = IncidentFactory(service=service, initiator=initiator)
+    case = escalation_flag_imminent(incident=imminent, actor=support_user, reason="80 % used")
+    escalation_record_prevention(escalation=case, actor=support_user, kind="engage_specialist",
+                                 note="Asked the DBA")  # fmt: skip
+    older = IncidentFactory(service=service, initiator=initiator)
+    newer = IncidentFactory(service=service, initiator=initiator)
+    first = escalation_request(incident=older, actor=initiator, reason="Please")
+    escalation_request(incident=newer, actor=initiator, reason="Please too")
+    type(first).objects.filter(pk=first.pk).update(
+        requested_at=timezone.now() - timedelta(hours=2, minutes=5)
+    )
+    rejected = IncidentFactory(service=service, initiator=initiator)
+    escalation_reject(
+        escalation=escalation_request(incident=rejected, actor=initiator, reason="Hurry"),
+        actor=support_user, reason="Within SLA targets",
+    )  # fmt: skip
+    client.force_login(support_user)
+    html = client.get(QUEUE).content.decode()
+    assert 'data-count="imminent">1<' in html
+    assert 'data-count="entitlement">2<' in html
+    assert 'data-count="decided">1<' in html
+    imminent_tab = client.get(QUEUE, {"tab": "imminent"})
+    assert rows(imminent_tab) == [imminent.number]
+    assert "Engaged a specialist: Asked the DBA" in imminent_tab.content.decode()
+    waiting = client.get(QUEUE, {"tab": "entitlement"})
+    assert rows(waiting) == [older.number, newer.number]  # oldest first
+    assert "2 h 5 min" in waiting.content.decode()
+    assert reverse("entitlement-check", args=[first.pk]) in waiting.content.decode()
+    decided = client.get(QUEUE, {"tab": "decided"})
+    assert rows(decided) == [rejected.number]
+    assert "Within SLA targets" in decided.content.decode()
+
+
+def _seed(count: int, *, service, initiator, support_user) -> None:
+    for n in range(count):
+        incident = IncidentFactory(service=service, initiator=initiator, impact=1 + n % 3,
+                                   urgency=1 + n % 2)  # fmt: skip
+        if n % 5 == 0:
+            escalation_flag_imminent(incident=incident, actor=support_user, reason="warning")
+        elif n % 5 == 1:
+            escalation_request(incident=incident, actor=initiator, reason="please")
+        elif n % 5 == 2:
+            escalation_reject(
+                escalation=escalation_request(incident=incident, actor=initiator, reason="x"),
+                actor=support_user, reason="no",
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [10, 200])
+@pytest.mark.parametrize("tab", ["queue", "imminent", "entitlement", "decided"])
+def test_every_tab_runs_the_same_few_queries_at_10_and_200_incidents(
+    client, support_user, desk, service, initiator, count, tab, django_assert_max_num_queries
+):
+    _seed(count, service=service, initiator=initiator, support_user=support_user)
+    client.force_login(support_user)
+    with django_assert_max_num_queries(12):
+        response = client.get(QUEUE, {"tab": tab})
+    assert response.status_code == 200
+    assert rows(response)
+    with django_assert_max_num_queries(12):
+        assert client.get(QUEUE, {"tab": tab, "page": 2}, HTTP_HX_REQUEST="true").status_code == 200
