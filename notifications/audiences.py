@@ -35,4 +35,15 @@ def audience_members(
     if audience == Audience.ACTIVITY_OWNER:
         owner = extra.get("owner")
         return [owner] if owner else []
+    if audience == Audience.ASSIGNEE_OR_GROUP:
+        if incident.assignee is not None and incident.assignee.is_active:
+            return [incident.assignee]
+        group = incident.assignment_group
+        members = group.members.filter(is_active=True) if group is not None else User.objects.none()
+        if members.exists():
+            return members
+        # Nobody owns it yet: the service desk does.
+        return audience_members(
+            Audience.FIRST_LEVEL_SUPPORT, incident=incident, escalation=escalation, extra=extra
+        )
     raise ValueError(f"Unknown audience {audience}")

@@ -21,6 +21,8 @@ class Event(StrEnum):
     DEESCALATED = "deescalated"
     INCIDENT_RESOLVED = "incident_resolved"
     ESCALATION_CANCELLED = "escalation_cancelled"
+    INCIDENT_CANCELLED = "incident_cancelled"
+    INCIDENT_ON_HOLD = "incident_on_hold"
     # To staff
     ESCALATION_IMMINENT = "escalation_imminent"
     MAJOR_INCIDENT = "major_incident"
@@ -30,6 +32,8 @@ class Event(StrEnum):
     MAJOR_HANDED_OVER = "major_handed_over"
     ACTIVITY_ASSIGNED = "activity_assigned"
     ACTIVITY_OVERDUE = "activity_overdue"
+    INCIDENT_REOPENED = "incident_reopened"
+    CALLER_REPLIED = "caller_replied"
     # Deescalation and major incidents (issue 6)
     PLAN_CHANGED = "plan_changed"
     INCIDENT_LINKED_TO_MAJOR = "incident_linked_to_major"
@@ -45,6 +49,8 @@ class Audience(StrEnum):
     IT_OPERATIONS = "it_operations"
     PLAN_AUTHOR = "plan_author"
     ACTIVITY_OWNER = "activity_owner"
+    # Whoever works the incident now: its assignee, else its group, else first-level support.
+    ASSIGNEE_OR_GROUP = "assignee_or_group"
 
 
 class Channel(StrEnum):
@@ -100,6 +106,12 @@ CATALOGUE: dict[Event, EventSpec] = {
     Event.STATUS_UPDATE: EventSpec((A.INITIATOR,), "A status update from the incident manager"),
     Event.DEESCALATED: EventSpec((A.INITIATOR,), "The escalation is over: deescalated"),
     Event.INCIDENT_RESOLVED: EventSpec((A.INITIATOR,), "The incident is resolved"),
+    Event.INCIDENT_CANCELLED: EventSpec((A.INITIATOR,), "The incident was cancelled"),
+    Event.INCIDENT_ON_HOLD: EventSpec((A.INITIATOR,), "Support needs something from you"),
+    Event.INCIDENT_REOPENED: EventSpec(
+        (A.ASSIGNEE_OR_GROUP,), "The initiator reopened a resolved incident"
+    ),
+    Event.CALLER_REPLIED: EventSpec((A.ASSIGNEE_OR_GROUP,), "The initiator wrote to support"),
     Event.ESCALATION_IMMINENT: EventSpec(
         (A.FIRST_LEVEL_SUPPORT,), "An escalation is imminent: act to prevent it"
     ),
