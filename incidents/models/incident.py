@@ -1,5 +1,7 @@
 """The incident and its lifecycle (DESIGN.md section 2, first machine)."""
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -147,10 +149,7 @@ class Incident(ConcurrentTransitionMixin, models.Model):
     )
     def resume(self) -> None:
         # The caller answered (or staff resumed): the resolution clock runs again.
-        paused = timezone.now() - self.on_hold_since
-        self.paused_seconds += int(paused.total_seconds())
-        self.resolution_due += paused
-        self.on_hold_since = None
+        self._end_pause(timezone.now())
 
     @transition(
         field=status,
@@ -160,14 +159,20 @@ class Incident(ConcurrentTransitionMixin, models.Model):
     )
     def resolve(self, *, note: str) -> None:
         now = timezone.now()
-        if self.on_hold_since:
-            paused = now - self.on_hold_since
-            self.paused_seconds += int(paused.total_seconds())
-            self.resolution_due += paused
-            self.on_hold_since = None
+        self._end_pause(now)
         self.resolved_at = now
         self.resolution_note = note
         self.responded_at = self.responded_at or now
+
+    def _end_pause(self, now: datetime) -> None:
+        # An on-hold incident whose pause start was never recorded (imported, or put on hold
+        # by an old release) accrues no pause rather than failing the move.
+        if self.on_hold_since is not None:
+            paused = max(now - self.on_hold_since, timedelta(0))
+            self.paused_seconds += int(paused.total_seconds())
+            if self.resolution_due is not None:
+                self.resolution_due += paused
+        self.on_hold_since = None
 
     @transition(
         field=status,

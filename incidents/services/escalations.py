@@ -17,6 +17,7 @@ from incidents.models import (
     TimelineEntry,
 )
 from incidents.roles import perm
+from incidents.selectors_deescalation import next_update_due
 from notifications.events import Event
 from notifications.services import notification_queue
 
@@ -271,9 +272,10 @@ def escalation_escalate(
     case.save(update_fields=["recommendation", "decided_by"])
     if procedure.functional:
         _raise_support_level(incident=incident, actor=actor)
+    # The initiator is told when the next update comes: the cadence clock starts now.
     notification_queue(
         event=Event.ESCALATION_ESCALATED, incident=incident, escalation=case, cause=entry,
-        actor=actor,
+        actor=actor, extra={"next_update_due": next_update_due(incident)},
     )  # fmt: skip
     return case
 

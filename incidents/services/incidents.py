@@ -7,14 +7,14 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
-from incidents.models import ACTIVE_STATES, Escalation, Incident, Service, TimelineEntry
+from incidents.models import ACTIVE_STATES, Escalation, Impact, Incident, Service, TimelineEntry
 from incidents.priority import priority_for
 from incidents.roles import is_staff_member, perm
 from incidents.sla import sla_due_times, sla_sync
 from notifications.events import Event
 from notifications.services import notification_queue
 
-from .errors import IncidentChanged
+from .errors import ActionRefused, IncidentChanged
 from .guard import require_text, require_transition
 from .timeline import timeline_record
 
@@ -49,6 +49,7 @@ def incident_report(
     urgency: int,
 ) -> Incident:
     """Report a new incident: priority from the matrix, SLA due times from its policy."""
+    _require_report_choices(service=service, impact=impact, urgency=urgency)
     now = timezone.now()
     priority = priority_for(impact=impact, urgency=urgency)
     response_due, resolution_due = sla_due_times(priority=priority, start=now)
@@ -81,6 +82,16 @@ def incident_report(
     )
     notification_queue(event=Event.INCIDENT_REPORTED, incident=incident, cause=entry)
     return incident
+
+
+def _require_report_choices(*, service: Service | None, impact: int, urgency: int) -> None:
+    # A form checks these too, but the API, the shell and imports come through here alone.
+    if service is None or not Service.objects.filter(pk=service.pk).exists():
+        raise ActionRefused("Please choose the service that is affected.")
+    for value, what in ((impact, "impact"), (urgency, "urgency")):
+        # Impact and urgency share the scale 1 (high) to 3 (low); bool is an int in Python.
+        if isinstance(value, bool) or value not in Impact.values:
+            raise ActionRefused(f"Please choose an {what} of 1 (high), 2 (medium) or 3 (low).")
 
 
 # How each move reads on the SLA explanation (the timers follow the new status).
@@ -149,9 +160,10 @@ def incident_put_on_hold(
 ) -> Incident:
     """Waiting for the caller: the resolution clock stops until they answer."""
     reason = require_text(reason, what="what you are waiting for from the caller")
-    incident, _ = _transition(
+    incident, entry = _transition(
         incident=incident, actor=actor, action="put_on_hold", seen_state=seen_state, note=reason
     )
+    notification_queue(event=Event.INCIDENT_ON_HOLD, incident=incident, cause=entry, actor=actor)
     return incident
 
 
@@ -218,9 +230,10 @@ def incident_reopen(
     *, incident: Incident, actor: Any, reason: str, seen_state: str | None = None
 ) -> Incident:
     reason = require_text(reason, what="why the incident is not resolved")
-    incident, _ = _transition(
+    incident, entry = _transition(
         incident=incident, actor=actor, action="reopen", seen_state=seen_state, note=reason
     )
+    notification_queue(event=Event.INCIDENT_REOPENED, incident=incident, cause=entry, actor=actor)
     return incident
 
 
@@ -239,9 +252,10 @@ def incident_cancel(
     *, incident: Incident, actor: Any, reason: str, seen_state: str | None = None
 ) -> Incident:
     reason = require_text(reason, what="why the incident is cancelled")
-    incident, _entry = _transition(
+    incident, entry = _transition(
         incident=incident, actor=actor, action="cancel", seen_state=seen_state, note=reason
     )
+    notification_queue(event=Event.INCIDENT_CANCELLED, incident=incident, cause=entry, actor=actor)
     case = (
         Escalation.objects.select_for_update()
         .filter(incident=incident, state__in=ACTIVE_STATES)
@@ -252,7 +266,7 @@ def incident_cancel(
         before = case.state
         case.cancel(reason=f"The incident was cancelled: {reason}")
         _save(case)
-        timeline_record(
+        case_entry = timeline_record(
             incident=incident,
             escalation=case,
             kind=Kind.TRANSITION,
@@ -261,6 +275,13 @@ def incident_cancel(
             change=(before, case.state),
             note=case.decision_reason,
             public=True,
+        )
+        notification_queue(
+            event=Event.ESCALATION_CANCELLED,
+            incident=incident,
+            escalation=case,
+            cause=case_entry,
+            actor=actor,
         )
     return incident
 
@@ -293,7 +314,9 @@ def incident_add_comment(*, incident: Incident, actor: Any, comment: str) -> Tim
     entry = timeline_record(
         incident=incident, kind=Kind.PROGRESS, actor=actor, note=comment, public=True
     )
-    if incident.status == Incident.Status.ON_HOLD and actor.pk == incident.initiator_id:
+    from_caller = actor.pk == incident.initiator_id
+    resumed = from_caller and incident.status == Incident.Status.ON_HOLD
+    if resumed:
         before = incident.status
         incident.resume()
         _save(incident)
@@ -307,6 +330,14 @@ def incident_add_comment(*, incident: Incident, actor: Any, comment: str) -> Tim
             change=(before, incident.status),
             note="The caller answered.",
             public=True,
+        )
+    if from_caller:
+        notification_queue(
+            event=Event.CALLER_REPLIED,
+            incident=incident,
+            cause=entry,
+            actor=actor,
+            extra={"resumed": resumed},
         )
     return entry
 
