@@ -94,6 +94,7 @@ SERVICES: dict[str, Case] = {
             incident=i, actor=cast.support, reason="Which mailbox?"
         ),
         [T("put_on_hold", "in_progress", "on_hold")],
+        {"incident_on_hold": {"ivy"}},
     ),
     "incident_resume": Case(
         _incident(St.ON_HOLD),
@@ -110,6 +111,7 @@ SERVICES: dict[str, Case] = {
         _incident(St.RESOLVED),
         lambda i, cast: incidents.incident_reopen(incident=i, actor=cast.initiator, reason="No"),
         [T("reopen", "resolved", "in_progress")],
+        {"incident_reopened": {"sam"}},  # sam started work on it, so it is assigned to sam
     ),
     "incident_close": Case(
         _incident(St.RESOLVED),
@@ -120,6 +122,7 @@ SERVICES: dict[str, Case] = {
         _incident_with_case(S.REQUESTED),
         lambda i, cast: incidents.incident_cancel(incident=i, actor=cast.initiator, reason="Dup"),
         [T("cancel", "in_progress", "cancelled"), T("cancel", "requested", "cancelled")],
+        # ivy cancelled it herself, so neither message goes to her.
     ),
     "incident_add_progress_note": Case(
         _incident(St.IN_PROGRESS),
@@ -134,6 +137,7 @@ SERVICES: dict[str, Case] = {
             incident=i, actor=cast.initiator, comment="The sales mailbox"
         ),
         [_row(Kind.PROGRESS, public=True), T("resume", "on_hold", "in_progress")],
+        {"caller_replied": {"sam"}},
     ),
     "incident_assign": Case(
         _incident(St.IN_PROGRESS),
