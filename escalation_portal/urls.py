@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from incidents.views.home import home
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -9,6 +10,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("notifications/", include("notifications.urls")),
     path("", include("incidents.urls")),
-    # Until the role pages land, everyone starts in the admin.
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+    # Each user lands on their role's home page.
+    path("", home, name="home"),
 ]

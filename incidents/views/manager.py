@@ -1,3 +1,325 @@
-"""Pages for the manager role."""
+"""Pages for incident managers: the board, the deescalation workspace and the plan editor.
 
-urlpatterns: list = []
+Also "My activities", for any staff member who owns deescalation activities.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from incidents.forms_plan import (
+    ActivityCompleteForm,
+    ActivityFormSet,
+    ConfirmDeescalationForm,
+    PlanForm,
+    ReturnPlanForm,
+    StatusUpdateForm,
+)
+from incidents.models import DeescalationActivity, Escalation
+from incidents.selectors_boards import (
+    activity_list_for_owner,
+    activity_list_for_plan,
+    escalation_get_for_staff,
+    manager_board,
+    timeline_for_staff,
+    user_list_staff,
+)
+from incidents.services.deescalation import (
+    ActivityDraft,
+    activity_complete,
+    deescalation_confirm,
+    plan_approve,
+    plan_draft,
+    plan_return,
+    plan_submit,
+    status_update_post,
+)
+from incidents.services.errors import ActionRefused
+
+from .home import refusal_message, role_required
+
+S = Escalation.State
+# Status updates go out while the incident is escalated in any form.
+UPDATE_STATES = {S.ESCALATED, S.MAJOR, S.PLAN_SUBMITTED, S.DEESCALATING}
+
+
+@role_required("manage_deescalation")
+def board(request: HttpRequest) -> HttpResponse:
+    data = manager_board()
+    summary = [
+        ("waiting_for_plan", "Waiting for a plan", len(data.waiting_for_plan)),
+        ("waiting_for_approval", "Plans to approve", len(data.waiting_for_approval)),
+        ("deescalating", "Deescalating", len(data.deescalating)),
+        ("major", "Major incidents", len(data.major)),
+    ]
+    return render(request, "incidents/manager/board.html", {"board": data, "summary": summary})
+
+
+def _workspace(
+    request: HttpRequest,
+    case: Escalation,
+    *,
+    bound: dict | None = None,
+    refusal: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    user = request.user
+    transitions = {t.name for t in case.get_available_user_state_transitions(user)}
+    seen = {"seen_state": case.state}
+    activities = activity_list_for_plan(escalation=case)
+    for activity in activities:
+        activity.may_complete = any(
+            t.name == "complete" for t in activity.get_available_user_status_transitions(user)
+        )
+    forms = {
+        "return_plan": ReturnPlanForm(prefix="return_plan", initial=seen),
+        "confirm_deescalation": ConfirmDeescalationForm(
+            prefix="confirm_deescalation", initial=seen
+        ),
+        "status_update": StatusUpdateForm(prefix="status_update", initial=seen),
+        "complete": ActivityCompleteForm(prefix="complete"),
+        **(bound or {}),
+    }
+    plan = getattr(case, "plan", None)
+    return render(
+        request,
+        "incidents/manager/workspace.html",
+        {
+            "case": case,
+            "incident": case.incident,
+            "plan": plan,
+            "activities": activities,
+            "done": sum(1 for a in activities if a.status != "open"),
+            "overdue": sum(1 for a in activities if a.is_overdue),
+            "transitions": transitions,
+            "may_edit_plan": case.state == S.ESCALATED
+            and user.has_perm("incidents.manage_deescalation"),
+            "may_post_update": case.state in UPDATE_STATES,
+            "forms": forms,
+            "bound_activity": (bound or {}).get("activity_pk"),
+            "timeline": timeline_for_staff(incident=case.incident, limit=15),
+            "refusal": refusal,
+        },
+        status=status,
+    )
+
+
+@role_required("manage_deescalation")
+def workspace(request: HttpRequest, number: str) -> HttpResponse:
+    return _workspace(request, escalation_get_for_staff(number=number))
+
+
+def _submit(request, case, data):
+    plan_submit(escalation=case, actor=request.user, seen_state=data.get("seen_state") or None)
+    return "The plan is submitted for approval."
+
+
+def _approve(request, case, data):
+    plan_approve(escalation=case, actor=request.user, seen_state=data.get("seen_state") or None)
+    return "The plan is approved: the owners have their activities and the initiator is told."
+
+
+def _return(request, case, data):
+    plan_return(
+        escalation=case, actor=request.user, comment=data["comment"],
+        seen_state=data["seen_state"] or None,
+    )  # fmt: skip
+    return "The plan went back to its author for rework."
+
+
+def _confirm(request, case, data):
+    deescalation_confirm(
+        escalation=case, actor=request.user, note=data["note"],
+        seen_state=data["seen_state"] or None,
+    )  # fmt: skip
+    return "Deescalation confirmed. The initiator has been told."
+
+
+def _update(request, case, data):
+    status_update_post(incident=case.incident, actor=request.user, message=data["message"])
+    return "The status update was sent to the initiator."
+
+
+# action -> (form class or None for a plain button, service call)
+ACTIONS: dict[str, tuple[Any, Any]] = {
+    "submit_plan": (None, _submit),
+    "approve_plan": (None, _approve),
+    "return_plan": (ReturnPlanForm, _return),
+    "confirm_deescalation": (ConfirmDeescalationForm, _confirm),
+    "status_update": (StatusUpdateForm, _update),
+}
+
+
+@require_POST
+@role_required("manage_deescalation")
+def workspace_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
+    case = escalation_get_for_staff(number=number)
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    form_class, perform = ACTIONS[action]
+    data: dict[str, Any] = {"seen_state": request.POST.get("seen_state", "")}
+    if form_class is not None:
+        form = form_class(request.POST, prefix=action)
+        if not form.is_valid():
+            return _workspace(request, case, bound={action: form}, status=400)
+        data = form.cleaned_data
+    try:
+        message = perform(request, case, data)
+    except ActionRefused as refused:
+        case = escalation_get_for_staff(number=number)
+        return _workspace(request, case, refusal=refusal_message(refused), status=409)
+    messages.success(request, message)
+    return redirect("manager-incident", number=number)
+
+
+def _plan_initial(case: Escalation) -> tuple[dict, list[dict]]:
+    plan = getattr(case, "plan", None)
+    if plan is None:
+        return {}, []
+    activities = [
+        {
+            "description": a.description,
+            "owner": a.owner_id,
+            "due_at": timezone.localtime(a.due_at),
+        }
+        for a in plan.activities.all()
+    ]
+    return {"summary": plan.summary}, activities
+
+
+@role_required("manage_deescalation")
+def plan_edit(request: HttpRequest, number: str) -> HttpResponse:
+    case = escalation_get_for_staff(number=number)
+    if case.state != S.ESCALATED:
+        messages.info(
+            request,
+            f"The plan cannot be edited now: the escalation is {case.get_state_display().lower()}.",
+        )
+        return redirect("manager-incident", number=number)
+    staff = user_list_staff()
+    plan_initial, activity_initial = _plan_initial(case)
+    if request.method == "POST":
+        form = PlanForm(request.POST)
+        formset = ActivityFormSet(request.POST, prefix="activities", staff=staff)
+    else:
+        form = PlanForm(initial=plan_initial)
+        formset = ActivityFormSet(
+            prefix="activities", staff=staff, initial=activity_initial or None
+        )
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        drafts = [
+            ActivityDraft(f.cleaned_data["description"], f.cleaned_data["owner"],
+                          f.cleaned_data["due_at"])
+            for f in formset.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]  # fmt: skip
+        try:
+            if not drafts:
+                raise ActionRefused("A deescalation plan needs at least one activity.")
+            plan_draft(
+                escalation=case, actor=request.user, summary=form.cleaned_data["summary"],
+                activities=drafts,
+            )  # fmt: skip
+            if "submit" in request.POST:
+                plan_submit(escalation=case, actor=request.user, seen_state=S.ESCALATED)
+        except ActionRefused as refused:
+            form.add_error(None, refusal_message(refused))
+        else:
+            messages.success(
+                request,
+                "The plan is submitted for approval."
+                if "submit" in request.POST
+                else "The plan is saved as a draft.",
+            )
+            return redirect("manager-incident", number=number)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "incidents/manager/plan_edit.html",
+        {"case": case, "incident": case.incident, "form": form, "formset": formset},
+        status=status,
+    )
+
+
+# --- my activities (any staff member who owns one) ------------------------------------
+
+
+def _my_activities(
+    request: HttpRequest, *, bound=None, refusal: str = "", status: int = 200
+) -> HttpResponse:
+    activities = list(activity_list_for_owner(user=request.user))
+    return render(
+        request,
+        "incidents/manager/my_activities.html",
+        {
+            "open": [a for a in activities if a.status == "open"],
+            "finished": [a for a in activities if a.status != "open"][:20],
+            "form": ActivityCompleteForm(prefix="complete"),
+            "bound": bound,
+            "refusal": refusal,
+        },
+        status=status,
+    )
+
+
+@role_required("work_incident")
+def my_activities(request: HttpRequest) -> HttpResponse:
+    return _my_activities(request)
+
+
+@require_POST
+@role_required("work_incident")
+def activity_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_object_or_404(
+        DeescalationActivity.objects.select_related("plan__escalation__incident"), pk=pk
+    )
+    number = activity.plan.escalation.incident.number
+    from_workspace = request.POST.get("back") == "workspace"
+    may = any(
+        t.name == "complete" for t in activity.get_available_user_status_transitions(request.user)
+    )
+    if not may and activity.status == DeescalationActivity.Status.OPEN:
+        raise PermissionDenied("Only the activity's owner or an incident manager may do that.")
+    form = ActivityCompleteForm(request.POST, prefix="complete")
+
+    def again(**kwargs):
+        if from_workspace and request.user.has_perm("incidents.manage_deescalation"):
+            case = escalation_get_for_staff(number=number)
+            bound = kwargs.pop("bound", None)
+            return _workspace(
+                request, case, bound={"complete": bound, "activity_pk": pk} if bound else None,
+                **kwargs,
+            )  # fmt: skip
+        bound = kwargs.pop("bound", None)
+        return _my_activities(request, bound={"pk": pk, "form": bound} if bound else None, **kwargs)
+
+    if not form.is_valid():
+        return again(bound=form, status=400)
+    try:
+        activity_complete(activity=activity, actor=request.user, note=form.cleaned_data["note"])
+    except ActionRefused as refused:
+        return again(refusal=refusal_message(refused), status=409)
+    messages.success(request, f"Marked done: {activity.description[:60]}")
+    if from_workspace:
+        return redirect("manager-incident", number=number)
+    return redirect("my-activities")
+
+
+urlpatterns = [
+    path("manager/", board, name="manager-board"),
+    path("manager/incidents/<str:number>/", workspace, name="manager-incident"),
+    path(
+        "manager/incidents/<str:number>/act/<slug:action>/",
+        workspace_action,
+        name="manager-action",
+    ),
+    path("incidents/<str:number>/plan/", plan_edit, name="plan-edit"),
+    path("my/activities/", my_activities, name="my-activities"),
+    path("my/activities/<int:pk>/complete/", activity_complete_view, name="activity-complete"),
+]

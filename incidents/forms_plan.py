@@ -1,0 +1,171 @@
+"""Forms for incident managers and IT operations: deescalation plans and their follow-up."""
+
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+from incidents.selectors_boards import user_list_staff
+
+
+def _not_blank(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise forms.ValidationError("Please fill this in.")
+    return value
+
+
+class _TextForm(forms.Form):
+    """A form whose text fields may not be only blanks; subclasses name the fields."""
+
+    seen_state = forms.CharField(widget=forms.HiddenInput, required=False)
+    required_text: tuple[str, ...] = ()
+
+    def clean(self):
+        data = super().clean()
+        for name in self.required_text:
+            if name in data:
+                try:
+                    data[name] = _not_blank(data[name])
+                except forms.ValidationError as error:
+                    self.add_error(name, error)
+        return data
+
+
+class PlanForm(forms.Form):
+    summary = forms.CharField(
+        label="Summary for the initiator",
+        help_text="What will be done, in words the person who reported it understands.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_summary(self) -> str:
+        return _not_blank(self.cleaned_data["summary"])
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class ActivityForm(forms.Form):
+    description = forms.CharField(
+        label="Activity", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    owner = forms.ModelChoiceField(
+        label="Owner", queryset=user_list_staff(), empty_label="Choose an owner"
+    )
+    due_at = forms.DateTimeField(label="Due", widget=DateTimeLocalInput())
+
+    def __init__(self, *args, staff=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if staff is not None:
+            self.fields["owner"].queryset = staff
+        self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
+
+    def clean_description(self) -> str:
+        return _not_blank(self.cleaned_data["description"])
+
+    def clean_due_at(self):
+        due = self.cleaned_data["due_at"]
+        # A little slack: the form may have been filled in over a couple of minutes.
+        if due < timezone.now() - timedelta(minutes=5):
+            raise forms.ValidationError("The due time is in the past.")
+        return due
+
+
+class BaseActivityFormSet(forms.BaseFormSet):
+    def __init__(self, *args, staff=None, **kwargs):
+        self.staff = staff
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "staff": self.staff}
+
+    @property
+    def empty_form(self):
+        form = self.form(
+            auto_id=self.auto_id,
+            prefix=self.add_prefix("__prefix__"),
+            empty_permitted=True,
+            use_required_attribute=False,
+            staff=self.staff,
+            renderer=self.renderer,
+        )
+        self.add_fields(form, None)
+        return form
+
+
+ActivityFormSet = forms.formset_factory(
+    ActivityForm,
+    formset=BaseActivityFormSet,
+    extra=1,
+    min_num=1,
+    validate_min=True,
+    can_delete=True,
+    max_num=30,
+    validate_max=True,
+)
+
+
+class ReturnPlanForm(_TextForm):
+    comment = forms.CharField(
+        label="What should be reworked?", widget=forms.Textarea(attrs={"rows": 2})
+    )
+    required_text = ("comment",)
+
+
+class StatusUpdateForm(_TextForm):
+    message = forms.CharField(
+        label="Status update for the initiator",
+        help_text="Say what has been done and when the next update comes.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    required_text = ("message",)
+
+
+class ConfirmDeescalationForm(_TextForm):
+    note = forms.CharField(
+        label="Closing note for the initiator", widget=forms.Textarea(attrs={"rows": 2})
+    )
+    required_text = ("note",)
+
+
+class ActivityCompleteForm(forms.Form):
+    note = forms.CharField(label="What was done?", widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_note(self) -> str:
+        return _not_blank(self.cleaned_data["note"])
+
+
+# --- IT operations -------------------------------------------------------------------
+
+
+class AcknowledgeForm(_TextForm):
+    note = forms.CharField(label="Note (optional)", required=False)
+
+
+class EscalateFurtherForm(_TextForm):
+    stakeholders = forms.CharField(
+        label="Escalated to",
+        help_text="Management and stakeholders told, e.g. CIO, head of retail, key customers.",
+        max_length=500,
+    )
+    note = forms.CharField(label="What they were told", widget=forms.Textarea(attrs={"rows": 2}))
+    required_text = ("stakeholders", "note")
+
+
+class LogActionForm(_TextForm):
+    note = forms.CharField(label="Action taken", widget=forms.Textarea(attrs={"rows": 2}))
+    required_text = ("note",)
+
+
+class HandOverForm(_TextForm):
+    note = forms.CharField(
+        label="State you hand over in",
+        help_text="What is stable now and what the incident managers should plan for.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    required_text = ("note",)
