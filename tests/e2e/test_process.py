@@ -1,0 +1,157 @@
+"""The whole seed process through the UI: four people, four browser contexts, one server.
+
+The initiator's status page is checked after every step, because that is what the
+process promises them: to be told, proactively, where their incident stands.
+"""
+
+import pytest
+from django.urls import NoReverseMatch, reverse
+from playwright.sync_api import expect
+
+from incidents.models import Escalation
+
+from .conftest import E2E, Person
+from .steps import (
+    approve_plan,
+    ask_for_escalation,
+    complete_my_activity,
+    confirm_deescalation,
+    draft_and_submit_plan,
+    entitlement_decision,
+    incident_action,
+    report,
+    status_says,
+)
+
+pytestmark = E2E
+S = Escalation.State
+
+
+def main_pages(people) -> None:
+    """Every run leaves a screenshot of each role's main page under var/screenshots/."""
+    people["initiator"].go("my-incidents")
+    people["initiator"].shot("initiator-my-incidents")
+    people["manager"].go("manager-board")
+    people["manager"].shot("manager-board")
+    people["operations"].go("operations-queue")
+    people["operations"].shot("operations-queue")
+    people["support"].go("support-queue")
+    people["support"].shot("support-queue")
+
+
+def test_report_to_deescalated_with_the_initiator_told_at_every_step(people):
+    ivy, sam, mia = people["initiator"], people["support"], people["manager"]
+
+    number = report(ivy, title="Cannot send e-mail")
+    status_says(ivy, number, "We have your report")
+
+    ask_for_escalation(ivy, number, "The quarterly report goes out at 17:00.")
+    status_says(ivy, number, "The service desk is checking it", stage="Awaiting entitlement check")
+    expect(ivy.page.locator("#escalation-blocker")).to_contain_text("already under way")
+
+    entitlement_decision(sam, number, "escalate", "P2 with a hard deadline today.")
+    status_says(ivy, number, "Your incident has been escalated", stage="Escalated")
+
+    draft_and_submit_plan(mia, number, owner_name="Sam Support")
+    status_says(ivy, number, "a recovery plan is being approved")
+
+    approve_plan(mia, number)
+    status_says(ivy, number, "A recovery plan is being carried out", stage="Being deescalated")
+    expect(ivy.page.locator("#notifications")).to_contain_text("plan", ignore_case=True)
+
+    complete_my_activity(sam, "Failed over at 13:05; mail flows.")
+    status_says(ivy, number, "A recovery plan is being carried out")
+
+    confirm_deescalation(mia, number)
+    status_says(ivy, number, "The escalation is over", stage="Deescalated")
+    expect(ivy.page.locator("#timeline")).to_contain_text("Mail flows again.")
+
+    main_pages(people)
+
+
+def test_a_rejected_request_tells_the_initiator_why(people):
+    ivy, sam = people["initiator"], people["support"]
+    number = report(ivy, title="Printer on floor 3 jams")
+    ask_for_escalation(ivy, number, "It is annoying.")
+    entitlement_decision(sam, number, "reject", "A P3 well within its target; a spare is on 2.")
+    status_says(ivy, number, "was not accepted", stage="Rejected")
+    expect(ivy.page.locator("#timeline")).to_contain_text("a spare is on 2")
+    # It can be asked for again once rejected: the button is live, not disabled.
+    expect(ivy.page.get_by_role("button", name="Ask for an escalation")).to_be_enabled()
+
+
+def test_an_imminent_escalation_prevented_and_avoided(people):
+    ivy, sam = people["initiator"], people["support"]
+    number = report(ivy, title="VPN drops every hour")
+    incident_action(sam, number, "flag_imminent", reason="75 % of the target used, no fix yet.")
+    assert Escalation.objects.get(incident__number=number).state == S.IMMINENT
+    status_says(ivy, number, "keep this from needing an escalation")
+
+    incident_action(sam, number, "record_prevention", Details="Engaged the network specialist.")
+    incident_action(sam, number, "avoid", reason="The specialist replaced the faulty switch.")
+    status_says(ivy, number, "Support is working on your incident", stage="Avoided")
+    expect(ivy.page.locator("#timeline")).to_contain_text("replaced the faulty switch")
+
+
+def test_a_major_incident_through_it_operations_and_back_to_the_managers(people):
+    ivy, sam, otto, mia = (people[r] for r in ("initiator", "support", "operations", "manager"))
+    number = report(ivy, title="Web shop checkout fails", service="Web shop")
+    incident_action(sam, number, "classify_major", reason="All customers, revenue stopped.")
+    status_says(ivy, number, "major incident", stage="Major incident")
+
+    otto.go("operations-queue")
+    row = otto.page.locator("#major-incidents tr", has_text=number)
+    expect(row).to_contain_text("Not acknowledged")
+    row.get_by_role("button", name="Acknowledge").click()
+    row = otto.page.locator("#major-incidents tr", has_text=number)
+    expect(row).to_contain_text("Acknowledged by Otto")
+    row.get_by_role("link", name="Open").click()
+
+    page = otto.page
+    page.get_by_label("Escalated to").fill("CIO, head of e-commerce")
+    page.get_by_label("What they were told").fill("Checkout down since 10:12, all customers.")
+    page.get_by_role("button", name="Escalate further").click()
+    expect(page.locator("#operations-log")).to_contain_text("CIO, head of e-commerce")
+    page.get_by_label("Action taken").fill("Rolled back the 10:05 payment release.")
+    page.get_by_role("button", name="Log action").click()
+    page.get_by_label("State you hand over in").fill("Checkout works on the old release.")
+    page.get_by_role("button", name="Hand over for deescalation").click()
+    expect(page.locator("#case-state")).to_have_text("Escalated")
+    status_says(ivy, number, "Your incident has been escalated", stage="Escalated")
+
+    mia.go("manager-board")
+    expect(mia.page.locator("#waiting_for_plan")).to_contain_text(number)
+
+
+def test_no_serious_accessibility_violation_on_the_main_pages(people, live_server):
+    ivy, mia, otto, sam = (people[r] for r in ("initiator", "manager", "operations", "support"))
+    number = report(ivy, title="Shared drive is read-only")
+    ask_for_escalation(ivy, number, "Month-end closing depends on it.")
+
+    for person, name, args in [
+        (ivy, "my-incidents", ()),
+        (ivy, "my-incident", (number,)),
+        (ivy, "incident-report", ()),
+        (mia, "manager-board", ()),
+        (mia, "manager-incident", (number,)),
+        (otto, "operations-queue", ()),
+        (sam, "my-activities", ()),
+    ]:
+        person.go(name, *args)
+        person.accessible()
+    try:
+        reverse("support-queue")
+    except NoReverseMatch:
+        pytest.fail("the support queue (staff-pages branch) is not on this branch yet")
+    sam.go("support-queue")
+    sam.accessible()
+
+
+def test_the_login_page_is_accessible(browser, live_server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(live_server.url + reverse("login"))
+    person = Person(user=None, page=page, base_url=live_server.url)
+    person.accessible()
+    person.shot("login")
+    context.close()
