@@ -198,8 +198,9 @@ STATUS_WORDS: dict[str, tuple[str, str, str]] = {
 
 
 def initiator_status_story(*, incident: Incident, case: Escalation | None) -> StatusStory:
-    # An active escalation is the bigger news while the incident is open.
-    if incident.is_open and case is not None and case.is_active:
+    # While the incident is open its escalation (under way, or how it ended) is the news;
+    # once resolved or closed, the incident's own state is.
+    if incident.is_open and case is not None:
         return StatusStory(*STAGE_WORDS[case.state])
     return StatusStory(*STATUS_WORDS[incident.status])
 

@@ -77,7 +77,7 @@ class Person:
             "async () => await axe.run(document, {resultTypes: ['violations']})"
         )
         bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
-        assert not bad, "\n".join(
+        assert not bad, f"{self.page.url}\n" + "\n".join(
             f"{v['impact']}: {v['id']} - {v['help']} at "
             + ", ".join(n["target"][0] for n in v["nodes"][:5])
             for v in bad

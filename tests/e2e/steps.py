@@ -63,14 +63,17 @@ def entitlement_decision(sam: Person, number: str, action: str, text: str) -> No
 
 
 def incident_action(sam: Person, number: str, action: str, **fields: str) -> None:
-    """On the staff incident page: the action's button opens its form; fill it and send."""
+    """On the staff incident page: the action's button opens its form; fill it and send.
+
+    `fields` are form field names; a <select> is given the visible label of its option.
+    """
     page = sam.page
     sam.go("incident-detail", number)
     page.locator(f'button[data-action="{action}"]').click()
     modal = page.locator(f"#action-{action}")
     expect(modal).to_be_visible()
-    for label, value in fields.items():
-        field = modal.get_by_label(label.replace("_", " "), exact=False)
+    for name, value in fields.items():
+        field = modal.locator(f'[name="{name}"], [name$="-{name}"]').first
         if field.evaluate("e => e.tagName") == "SELECT":
             field.select_option(label=value)
         else:

@@ -88,9 +88,12 @@ def test_an_imminent_escalation_prevented_and_avoided(people):
     assert Escalation.objects.get(incident__number=number).state == S.IMMINENT
     status_says(ivy, number, "keep this from needing an escalation")
 
-    incident_action(sam, number, "record_prevention", Details="Engaged the network specialist.")
+    incident_action(
+        sam, number, "record_prevention", kind="Engaged a specialist",
+        note="Engaged the network specialist.",
+    )  # fmt: skip
     incident_action(sam, number, "avoid", reason="The specialist replaced the faulty switch.")
-    status_says(ivy, number, "Support is working on your incident", stage="Avoided")
+    status_says(ivy, number, "An escalation was not needed", stage="Avoided")
     expect(ivy.page.locator("#timeline")).to_contain_text("replaced the faulty switch")
 
 
