@@ -148,6 +148,9 @@ def test_no_serious_accessibility_violation_on_the_support_queue(people):
         reverse("support-queue")
     except NoReverseMatch:
         pytest.fail("the support queue (staff-pages branch) is not on this branch yet")
+    for title in ("Laptop will not boot", "Teams calls drop"):
+        number = report(people["initiator"], title=title)
+    ask_for_escalation(people["initiator"], number, "Customer demo at 14:00.")
     people["support"].go("support-queue")
     people["support"].accessible()
 
