@@ -24,7 +24,13 @@ run: $(STAMP) ## Set up, migrate, load demo data once, serve web + worker + beat
 	DEBUG=1 $(BIN)/python manage.py seed_demo --if-empty
 	DEBUG=1 $(BIN)/python manage.py runall
 
-test: $(STAMP) ## Set up and run the whole test suite
+# axe-core for the browser tests' accessibility checks: from the npm registry, used only by
+# the tests, kept out of git (tests/e2e/node_modules).
+AXE := tests/e2e/node_modules/axe-core/axe.min.js
+$(AXE):
+	npm install --prefix tests/e2e --no-save --no-package-lock --no-audit --no-fund axe-core@4.14.1
+
+test: $(STAMP) $(AXE) ## Set up and run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check, ruff format --check, makemigrations --check

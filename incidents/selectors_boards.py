@@ -81,7 +81,7 @@ STATE_LABELS = {
 def timeline_headline(entry: TimelineEntry) -> str:
     """'Escalation: Being deescalated' reads better than 'Status change' to an initiator."""
     label = STATE_LABELS.get(entry.machine, {}).get(entry.to_state)
-    if entry.kind == TimelineEntry.Kind.TRANSITION and label:
+    if label and entry.from_state != entry.to_state:
         return f"{'Escalation' if entry.machine == 'escalation' else 'Status'}: {label}"
     if entry.kind == TimelineEntry.Kind.PROGRESS:
         return "Message"
@@ -317,11 +317,20 @@ def activity_list_for_owner(*, user: Any) -> QuerySet[DeescalationActivity]:
 
 
 def timeline_for_staff(*, incident: Incident, limit: int = 50) -> list[TimelineEntry]:
-    return list(
+    entries = list(
         TimelineEntry.objects.filter(incident=incident)
         .select_related("actor")
         .order_by("-created_at", "-pk")[:limit]
     )
+    for entry in entries:
+        labels = STATE_LABELS.get(entry.machine, {})
+        entry.change_text = (
+            f"{labels.get(entry.from_state, entry.from_state) or 'start'} → "
+            f"{labels.get(entry.to_state, entry.to_state)}"
+            if entry.to_state and entry.from_state != entry.to_state
+            else ""
+        )
+    return entries
 
 
 # --- the IT operations queue ------------------------------------------------------------
