@@ -5,7 +5,7 @@ come through select_related / prefetch_related and figures through annotations.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -25,11 +25,13 @@ from django.utils import timezone
 
 from incidents.models import (
     ACTIVE_STATES,
+    DEFAULT_CADENCE_MINUTES,
     DeescalationActivity,
     Escalation,
     Incident,
     OperationsLog,
     TimelineEntry,
+    UpdateCadence,
 )
 from incidents.roles import perm
 from notifications.models import Notification
@@ -264,10 +266,22 @@ class ManagerBoard:
     major: list[Escalation]
 
 
+def _promise_next_updates(cases: list[Escalation], now: datetime) -> None:
+    """Set `next_update_at` and `update_late`: the clock restarts with each public update,
+    at the cadence of the incident's priority (one query for the cadence table)."""
+    cadence = dict(DEFAULT_CADENCE_MINUTES)
+    cadence.update(UpdateCadence.objects.values_list("priority", "interval_minutes"))
+    for case in cases:
+        started = case.escalated_at or case.major_at or case.created_at
+        last = max(started, case.last_update_at or started)
+        case.next_update_at = last + timedelta(minutes=cadence[case.incident.priority])
+        case.update_late = case.next_update_at < now
+
+
 def manager_board(*, now: datetime | None = None) -> ManagerBoard:
-    """The four lists of the incident manager board, oldest (most urgent) first: 4 queries."""
+    """The four lists of the incident manager board, oldest (most urgent) first: 5 queries."""
     now = now or timezone.now()
-    return ManagerBoard(
+    board = ManagerBoard(
         waiting_for_plan=list(
             _with_progress(_board_cases(S.ESCALATED), now).order_by("escalated_at", "pk")
         ),
@@ -281,6 +295,11 @@ def manager_board(*, now: datetime | None = None) -> ManagerBoard:
         ),
         major=list(_board_cases(S.MAJOR).order_by("major_at", "pk")),
     )
+    _promise_next_updates(
+        board.waiting_for_plan + board.waiting_for_approval + board.deescalating + board.major,
+        now,
+    )
+    return board
 
 
 def escalation_get_for_staff(*, number: str) -> Escalation:

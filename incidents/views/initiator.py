@@ -25,6 +25,7 @@ from incidents.selectors_boards import (
     notification_list_for_incident,
     timeline_public_for,
 )
+from incidents.selectors_deescalation import next_update_due
 from incidents.services.errors import ActionRefused
 from incidents.services.escalations import escalation_request, escalation_request_blocker
 from incidents.services.incidents import (
@@ -106,6 +107,7 @@ def _status_page(
         "case": case,
         "story": initiator_status_story(incident=incident, case=case),
         "stages": escalation_stage_steps(case=case),
+        "next_update": next_update_due(incident) if case and case.is_active else None,
         "timeline": timeline_public_for(incident=incident),
         "notifications": notification_list_for_incident(incident=incident, user=user),
         "escalation_blocker": escalation_request_blocker(incident=incident, user=user),

@@ -276,3 +276,12 @@ def test_a_message_lands_on_the_public_timeline(ivy, initiator, service):
     response = ivy.post(action_url(incident, "comment"), {"comment-comment": " "})
     assert response.status_code == 400
     assert incident.timeline.filter(kind="progress").count() == 1
+
+
+def test_an_escalated_incident_shows_when_the_next_update_is_promised(
+    ivy, initiator, support_user, service
+):
+    incident = reported(initiator=initiator, service=service, support=support_user)
+    assert 'id="next-update"' not in ivy.get(status_url(incident)).content.decode()
+    escalated(incident=incident, initiator=initiator, support=support_user)
+    assert "promised the next update by" in ivy.get(status_url(incident)).content.decode()

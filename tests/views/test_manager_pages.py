@@ -341,3 +341,18 @@ def test_activities_of_an_unapproved_plan_are_not_listed_yet(
     drafted(case=case, manager=manager_user, owner=support_user)
     client.force_login(support_user)
     assert "Step 1" not in client.get(reverse("my-activities")).content.decode()
+
+
+def test_the_board_shows_when_the_next_promised_update_is_due(mia, case):
+    from incidents.models import UpdateCadence
+
+    UpdateCadence.objects.update_or_create(
+        priority=case.incident.priority, defaults={"interval_minutes": 30}
+    )
+    Escalation.objects.filter(pk=case.pk).update(escalated_at=timezone.now() - timedelta(hours=1))
+    section = lambda html: html.split('id="waiting_for_plan"')[1].split("</section>")[0]  # noqa: E731
+    assert "Overdue since" in section(mia.get(reverse("manager-board")).content.decode())
+    mia.post(act(case, "status_update"), {"status_update-message": "Working on it"})
+    html = section(mia.get(reverse("manager-board")).content.decode())
+    assert "Overdue since" not in html
+    assert "Due 29\xa0minutes from now" in html or "Due 30\xa0minutes from now" in html
