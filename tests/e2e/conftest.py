@@ -45,9 +45,19 @@ E2E = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollb
 def browser() -> Iterator:
     if not os.path.exists(CHROMIUM):
         service_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    serialized = {c.alias: getattr(c, "_test_serialized_contents", None) for c in connections.all()}
     with sync_playwright() as playwright:
+        # Once Playwright's loop runs, this thread can get fresh connection wrappers (Django
+        # keeps them in a context-local); give them the reference data the test database
+        # setup serialized, or serialized_rollback would restore nothing after a flush.
+        for connection in connections.all():
+            if serialized.get(connection.alias) and not hasattr(
+                connection, "_test_serialized_contents"
+            ):
+                connection._test_serialized_contents = serialized[connection.alias]
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
