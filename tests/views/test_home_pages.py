@@ -47,15 +47,14 @@ def test_each_role_lands_on_its_home(client, roles, home):
     assert response["Location"] == reverse(home)
 
 
-def test_support_staff_land_on_the_support_queue_once_it_exists(client):
-    from django.urls import NoReverseMatch
-
+def test_support_staff_land_on_the_support_queue(client):
     client.force_login(UserFactory(roles=[FIRST_LEVEL_SUPPORT]))
-    location = client.get(reverse("home"))["Location"]
-    try:
-        assert location == reverse("support-queue")
-    except NoReverseMatch:  # the support pages are another branch; until then, my incidents
-        assert location == reverse("my-incidents")
+    assert client.get(reverse("home"))["Location"] == reverse("support-queue")
+
+
+def test_a_user_with_several_roles_starts_at_the_first(client):
+    client.force_login(UserFactory(roles=[IT_OPERATIONS, INCIDENT_MANAGERS]))
+    assert client.get(reverse("home"))["Location"] == reverse("manager-board")
 
 
 def test_the_nav_shows_only_what_the_role_may_use(client):
@@ -73,6 +72,7 @@ def test_a_user_with_several_roles_gets_each_in_the_nav(client):
     assert reverse("manager-board") in html
     assert reverse("operations-queue") in html
     assert reverse("my-activities") in html
+    assert reverse("support-queue") not in html
 
 
 def test_logging_out_is_a_post_and_ends_the_session(client, initiator):
