@@ -143,6 +143,7 @@ def test_no_serious_accessibility_violation_on_the_main_pages(people, live_serve
     ]:
         person.go(name, *args)
         person.accessible()
+        person.shot(f"page-{name}")
 
 
 def test_no_serious_accessibility_violation_on_the_support_queue(people):
