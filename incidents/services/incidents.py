@@ -197,32 +197,45 @@ def incident_resolve(
 
 
 def _avoid_pending_escalation(*, incident: Incident, note: str) -> None:
+    _end_open_case(
+        incident=incident,
+        states=[Escalation.State.IMMINENT, Escalation.State.REQUESTED],
+        action="avoid",
+        reason=f"The incident was resolved before escalation: {note}",
+        event=Event.ESCALATION_AVOIDED,
+    )
+
+
+def _end_open_case(
+    *,
+    incident: Incident,
+    states: Any,
+    action: str,
+    reason: str,
+    event: Event,
+    actor: Any = None,
+) -> None:
+    """The incident's own move ends its case too (a consequence, so the system acts)."""
     case = (
-        Escalation.objects.select_for_update()
-        .filter(
-            incident=incident, state__in=[Escalation.State.IMMINENT, Escalation.State.REQUESTED]
-        )
-        .first()
+        Escalation.objects.select_for_update().filter(incident=incident, state__in=states).first()
     )
     if case is None:
         return
     case.incident = incident
     before = case.state
-    case.avoid(reason=f"The incident was resolved before escalation: {note}")
+    getattr(case, action)(reason=reason)
     _save(case)
     entry = timeline_record(
         incident=incident,
         escalation=case,
         kind=Kind.TRANSITION,
         machine="escalation",
-        action="avoid",
+        action=action,
         change=(before, case.state),
         note=case.decision_reason,
         public=True,
     )
-    notification_queue(
-        event=Event.ESCALATION_AVOIDED, incident=incident, escalation=case, cause=entry
-    )
+    notification_queue(event=event, incident=incident, escalation=case, cause=entry, actor=actor)
 
 
 @transaction.atomic
@@ -256,33 +269,14 @@ def incident_cancel(
         incident=incident, actor=actor, action="cancel", seen_state=seen_state, note=reason
     )
     notification_queue(event=Event.INCIDENT_CANCELLED, incident=incident, cause=entry, actor=actor)
-    case = (
-        Escalation.objects.select_for_update()
-        .filter(incident=incident, state__in=ACTIVE_STATES)
-        .first()
+    _end_open_case(
+        incident=incident,
+        states=ACTIVE_STATES,
+        action="cancel",
+        reason=f"The incident was cancelled: {reason}",
+        event=Event.ESCALATION_CANCELLED,
+        actor=actor,
     )
-    if case is not None:
-        case.incident = incident
-        before = case.state
-        case.cancel(reason=f"The incident was cancelled: {reason}")
-        _save(case)
-        case_entry = timeline_record(
-            incident=incident,
-            escalation=case,
-            kind=Kind.TRANSITION,
-            machine="escalation",
-            action="cancel",
-            change=(before, case.state),
-            note=case.decision_reason,
-            public=True,
-        )
-        notification_queue(
-            event=Event.ESCALATION_CANCELLED,
-            incident=incident,
-            escalation=case,
-            cause=case_entry,
-            actor=actor,
-        )
     return incident
 
 
