@@ -122,6 +122,22 @@ class Incident(ConcurrentTransitionMixin, models.Model):
                 condition=Q(status__in=OPEN_STATUSES_),
                 name="incident_queue_risk_all",
             ),
+            # SQLite never matches the partial indexes above (Django binds the status values
+            # as parameters), so it reads the open incidents of a group from this one and
+            # sorts them; PostgreSQL uses the partial ones.
+            models.Index(
+                fields=[
+                    "assignment_group",
+                    "status",
+                    "priority",
+                    "created_at",
+                    "resolution_due",
+                    "paused_seconds",
+                    "on_hold_since",
+                    "id",
+                ],
+                name="incident_queue_by_group",
+            ),
             # Filtered by priority, sorted by age (or by risk within the priority).
             models.Index(
                 fields=["assignment_group", "priority", "created_at", "id"],
