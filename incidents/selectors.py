@@ -15,6 +15,8 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
+    Exists,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -25,6 +27,7 @@ from django.db.models import (
     Subquery,
     Value,
     When,
+    prefetch_related_objects,
 )
 from django.db.models.functions import Cast, Greatest
 from django.utils import timezone
@@ -42,10 +45,32 @@ from incidents.roles import perm
 S = Escalation.State
 DECIDED_STATES = (S.REJECTED, S.AVOIDED, S.ESCALATED, S.MAJOR)
 RECENT_DECISIONS = timedelta(days=7)
+
+
+def on_hold(prefix: str = "") -> ExpressionWrapper:
+    """True while the resolution clock is paused (awaiting the caller)."""
+    return ExpressionWrapper(
+        Q(**{f"{prefix}on_hold_since__isnull": False}), output_field=BooleanField()
+    )
+
+
+# "Riskiest first" is the order in which the incidents will breach their resolution
+# target: running clocks by resolution_due (breached ones first, most overdue on top),
+# then the paused ones (they cannot breach while the caller is answering; among
+# themselves by the due time they had when paused).
+#
+# Why not by the share of the target consumed (the bar)? For incidents with the same
+# target the two orders are the same (share = 1 + (now - due) / target), but across
+# priorities the share ranks a P5 at 80 % with a day left above a P1 at 50 % with two
+# hours left, and no index can hold it: the order of two shares with different targets
+# changes as time passes. resolution_due is stored (sla_sync keeps it true, calendars
+# included), so the partial index incident_queue_risk hands out a page of 25 rows in
+# order without reading or sorting the other open incidents.
+RISK = (on_hold(), "resolution_due", "priority", "pk")
 SORTS = {
     # name -> order_by; every order ends on pk so pages never overlap.
-    "risk": ("-sla_used", "priority", "pk"),
-    "priority": ("priority", "-sla_used", "pk"),
+    "risk": RISK,
+    "priority": ("priority", *RISK),
     "age": ("created_at", "pk"),
     "-age": ("-created_at", "-pk"),
     "number": ("number",),
@@ -76,25 +101,29 @@ class Epoch(Func):
         return super().as_sql(compiler, connection, template=template)
 
 
-def sla_used_fraction(*, now: datetime) -> Any:
+def sla_used_fraction(*, now: datetime, prefix: str = "") -> Any:
     """Share of the resolution target consumed: 1.0 is due now, above 1.0 breached.
 
     Same arithmetic as incidents.sla.sla_resolution_consumed, done by the database:
     target = due - created - paused; used = now - created - paused - current pause.
+    `prefix` ("incident__") reads the columns of a joined incident.
     """
     at = Value(now.timestamp(), output_field=FloatField())
-    paused = Cast(F("paused_seconds"), FloatField())
+    paused = Cast(F(f"{prefix}paused_seconds"), FloatField())
     current_pause = Case(
-        When(on_hold_since__isnull=False, then=at - Epoch("on_hold_since")),
+        When(
+            **{f"{prefix}on_hold_since__isnull": False},
+            then=at - Epoch(f"{prefix}on_hold_since"),
+        ),
         default=Value(0.0),
         output_field=FloatField(),
     )
     target = Greatest(
-        Epoch("resolution_due") - Epoch("created_at") - paused,
+        Epoch(f"{prefix}resolution_due") - Epoch(f"{prefix}created_at") - paused,
         Value(1.0),
         output_field=FloatField(),
     )
-    used = at - Epoch("created_at") - paused - current_pause
+    used = at - Epoch(f"{prefix}created_at") - paused - current_pause
     return Greatest(used, Value(0.0), output_field=FloatField()) / target
 
 
@@ -113,9 +142,10 @@ def is_stale(*, now: datetime) -> Case:
 
 def _active_case(field_name: str) -> Subquery:
     return Subquery(
-        Escalation.objects.filter(incident=OuterRef("pk"), state__in=ACTIVE_STATES).values(
-            field_name
-        )[:1]
+        # At most one active case per incident (a constraint): no ordering needed.
+        Escalation.objects.filter(incident=OuterRef("pk"), state__in=ACTIVE_STATES)
+        .order_by()
+        .values(field_name)[:1]
     )
 
 
@@ -156,8 +186,14 @@ class QueueFilters:
 
 def incident_list_support_queue(
     *, user: Any, group_ids: list[int], filters: QueueFilters, now: datetime
-) -> QuerySet:
-    """Open incidents of the user's groups, riskiest first: their pks, for the paginator."""
+) -> QuerySet[Incident]:
+    """Open incidents of the user's groups, riskiest first, whole rows for the table.
+
+    The paginator counts with an index-only scan of the partial index on open incidents
+    and slices this queryset: on PostgreSQL the slice walks incident_queue_risk (or
+    incident_queue_by_age) in order and stops after the page, so the annotations below
+    are computed for 25 rows, not for every open incident.
+    """
     qs = _scope(Incident.objects.open(), group_ids=group_ids)
     if filters.priority:
         qs = qs.filter(priority=filters.priority)
@@ -172,36 +208,29 @@ def incident_list_support_queue(
         qs = qs.filter(
             Q(number__iexact=term) | Q(number__iendswith=term) | Q(title__icontains=term)
         )
-    # Only the pk and the SLA columns are read to sort: on PostgreSQL the covering index
-    # incident_queue_by_group answers that without touching the table; the 25 rows of the
-    # page are fetched whole afterwards by incident_rows_for_queue.
     return (
-        qs.annotate(sla_used=sla_used_fraction(now=now))
-        .order_by(*SORTS[filters.sort])
-        .values_list("pk", flat=True)
-    )
-
-
-def incident_rows_for_queue(*, ids: list[int], now: datetime) -> list[Incident]:
-    """The queue page's rows, whole, in the order of `ids` (one query)."""
-    rows = (
-        Incident.objects.filter(pk__in=ids)
-        .select_related("service", "assignee", "assignment_group")
+        qs.select_related("service", "assignee")
         .annotate(
             sla_used=sla_used_fraction(now=now),
             stale=is_stale(now=now),
             case_state=_active_case("state"),
-            case_pk=_active_case("pk"),
         )
+        .order_by(*SORTS[filters.sort])
     )
-    by_pk = {row.pk: row for row in rows}
-    return [by_pk[pk] for pk in ids if pk in by_pk]
 
 
 def _cases(*, group_ids: list[int]) -> QuerySet[Escalation]:
     qs = Escalation.objects.all()
     if group_ids:
-        qs = qs.filter(incident__assignment_group__in=group_ids)
+        # A scalar lookup of each case's own incident (one primary-key probe per live
+        # case), not a join on the group: PostgreSQL would hash every incident the group
+        # ever had, closed history included, to keep the few hundred live cases.
+        group = Subquery(
+            Incident.objects.filter(pk=OuterRef("incident_id"))
+            .order_by()
+            .values("assignment_group_id")[:1]
+        )
+        qs = qs.alias(incident_group=group).filter(incident_group__in=group_ids)
     return qs
 
 
@@ -211,12 +240,16 @@ def escalation_list_imminent(*, group_ids: list[int], now: datetime) -> QuerySet
         _cases(group_ids=group_ids)
         .filter(state=S.IMMINENT)
         .select_related("incident__service", "incident__assignee")
-        .annotate(sla_used=_incident_sla_used(now=now))
+        .annotate(sla_used=sla_used_fraction(now=now, prefix="incident__"))
         .prefetch_related(
             Prefetch("prevention_actions", queryset=_prevention_with_actor()),
         )
-        .order_by("-sla_used", "created_at", "pk")
-    )
+        # The queue's risk order (see RISK), read from the joined incident's columns.
+        .order_by(
+            on_hold("incident__"), "incident__resolution_due", "incident__priority",
+            "created_at", "pk",
+        )
+    )  # fmt: skip
 
 
 def _prevention_with_actor():
@@ -225,22 +258,13 @@ def _prevention_with_actor():
     return PreventionAction.objects.select_related("actor").order_by("created_at")
 
 
-def _incident_sla_used(*, now: datetime) -> Subquery:
-    return Subquery(
-        Incident.objects.filter(pk=OuterRef("incident_id"))
-        .annotate(used=sla_used_fraction(now=now))
-        .values("used")[:1],
-        output_field=FloatField(),
-    )
-
-
 def escalation_list_entitlement(*, group_ids: list[int], now: datetime) -> QuerySet[Escalation]:
     """Requests waiting for the entitlement check, oldest first."""
     return (
         _cases(group_ids=group_ids)
         .filter(state=S.REQUESTED)
         .select_related("incident__service", "incident__assignee", "raised_by")
-        .annotate(sla_used=_incident_sla_used(now=now))
+        .annotate(sla_used=sla_used_fraction(now=now, prefix="incident__"))
         .order_by("requested_at", "created_at", "pk")
     )
 
@@ -308,20 +332,40 @@ def incident_get_for_staff(*, number: str) -> Incident:
 
 
 def incident_page(*, incident: Incident, timeline_filter: str = "all") -> IncidentPage:
-    """Everything the staff incident page shows, in a fixed number of queries."""
+    """Everything the staff incident page shows, in a fixed number of queries.
+
+    Only the shown case (the active one, else the latest) is drawn in full; the earlier
+    ones are one line each. So its prevention actions and IT operations log are fetched
+    for it alone, and only when the case query's EXISTS says there is something to show;
+    its stage path comes from the timeline already read when that holds every entry.
+    """
+    from incidents.models import OperationsLog, PreventionAction
+
     cases = list(
         Escalation.objects.filter(incident=incident)
         .select_related("raised_by", "decided_by", "acknowledged_by", "plan__approved_by")
-        .prefetch_related(
-            Prefetch("prevention_actions", queryset=_prevention_with_actor()),
-            "operations_log__actor",
-            "plan__activities__owner",
+        .annotate(
+            has_prevention=Exists(PreventionAction.objects.filter(escalation=OuterRef("pk"))),
+            has_operations_log=Exists(OperationsLog.objects.filter(escalation=OuterRef("pk"))),
         )
         .order_by("-created_at", "-pk")
     )
     for case in cases:
         case.incident = incident  # conditions read the incident: no query per case
     case = next((c for c in cases if c.state in ACTIVE_STATES), None)
+    shown = case or (cases[0] if cases else None)
+    if shown is not None:
+        lookups: list[Any] = ["plan__activities__owner"]  # no query without a plan
+        known_empty = shown.__dict__.setdefault("_prefetched_objects_cache", {})
+        if shown.has_prevention:
+            lookups.append(Prefetch("prevention_actions", queryset=_prevention_with_actor()))
+        else:
+            known_empty["prevention_actions"] = PreventionAction.objects.none()
+        if shown.has_operations_log:
+            lookups.append("operations_log__actor")
+        else:
+            known_empty["operations_log"] = OperationsLog.objects.none()
+        prefetch_related_objects([shown], *lookups)
     entries = TimelineEntry.objects.filter(incident=incident).select_related("actor")
     if timeline_filter == "public":
         entries = entries.filter(public=True)
@@ -332,9 +376,15 @@ def incident_page(*, incident: Incident, timeline_filter: str = "all") -> Incide
     timeline = list(entries.order_by("-created_at", "-pk"))
     for entry in timeline:
         entry.change_words = _change_words(entry)
-    shown = case or (cases[0] if cases else None)
     path: list[tuple[str, str, str]] = []
-    if shown is not None:
+    if shown is not None and timeline_filter in ("all", "escalation"):
+        # Every entry of the case is in the timeline: its path is those, oldest first.
+        path = [
+            (e.from_state, e.to_state, e.action)
+            for e in reversed(timeline)
+            if e.escalation_id == shown.pk and e.machine == "escalation"
+        ]
+    elif shown is not None:
         path = list(
             TimelineEntry.objects.filter(escalation=shown, machine="escalation")
             .order_by("created_at", "pk")

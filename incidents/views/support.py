@@ -21,7 +21,6 @@ from incidents.selectors import (
     escalation_list_imminent,
     escalation_list_recently_decided,
     incident_list_support_queue,
-    incident_rows_for_queue,
     services,
     sla_bar,
     staff_users,
@@ -62,8 +61,6 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     else:
         rows = escalation_list_recently_decided(group_ids=group_ids, now=now)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    if tab == "queue":
-        page.object_list = incident_rows_for_queue(ids=list(page.object_list), now=now)
     for row in page:
         # The SLA bar's words come from the fraction the database computed: no query.
         incident = row if tab == "queue" else row.incident
