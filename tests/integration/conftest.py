@@ -7,6 +7,7 @@ and hand the test database's name to the worker through DATABASE_URL.
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,26 +51,44 @@ def wait_for(check: Callable[[], object], *, timeout: float, what: str, step: fl
 
 
 class RedisServer:
-    def __init__(self, port: int, workdir: Path) -> None:
-        self.port, self.workdir, self.process = port, workdir, None
-        self.url = f"redis://127.0.0.1:{port}/0"
+    def __init__(self, workdir: Path) -> None:
+        self.workdir, self.process, self.port = workdir, None, 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for(self._answers, timeout=5, what="redis-server to start")
+        """Start on a free port; a restart (after `stop`) comes back on the same one.
+
+        A free port is only free until someone binds it: other test runs on the machine
+        pick ports too. When ours exits because the port was taken, the first start picks
+        another one; a restart cannot, so it says so instead of timing out.
+        """
+        for _ in range(1 if self.port else 5):
+            port = self.port or free_port()
+            self.process = process = subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(self.workdir)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            # Until ours answers or exits: a PONG while ours has exited is somebody else's.
+            wait_for(lambda: process.poll() is not None or self._answers(port),  # noqa: B023
+                     timeout=10, what="redis-server to start")  # fmt: skip
+            if process.poll() is None:
+                self.port = port
+                return
+        raise AssertionError(f"redis-server exited at start (port {port} taken?)")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.kill()  # a crash: nothing saved, queued messages are gone
             self.process.wait(5)
 
-    def _answers(self) -> bool:
+    @staticmethod
+    def _answers(port: int) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
                 s.sendall(b"PING\r\n")
                 return s.recv(16).startswith(b"+PONG")
         except OSError:
@@ -80,10 +99,12 @@ class RedisServer:
 def redis_server(tmp_path) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         service_missing("redis-server is not installed")
-    server = RedisServer(free_port(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
+    server = RedisServer(tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:  # also when the start or the test failed half-way
+        server.stop()
 
 
 @pytest.fixture
@@ -143,13 +164,29 @@ class RecordingHandler:
             return [m["Message-ID"] for _, m in self.messages]
 
 
+class BoundController(Controller):
+    """aiosmtpd on a socket we bound ourselves: a port picked, closed and then bound again
+    can be taken in between by another test run on the machine."""
+
+    def __init__(self, handler, sock: socket.socket, **kwargs) -> None:
+        self.sock = sock
+        super().__init__(handler, hostname="127.0.0.1", port=sock.getsockname()[1], **kwargs)
+
+    def _create_server(self):
+        return self.loop.create_server(self._factory_invoker, sock=self.sock)
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
     handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield handler, controller.port
-    controller.stop()
+    controller = BoundController(handler, socket.create_server(("127.0.0.1", 0)),
+                                 ready_timeout=30)  # fmt: skip
+    try:
+        controller.start()
+        yield handler, controller.port
+    finally:
+        controller.stop(no_assert=True)
+        controller.sock.close()
 
 
 class SilentFront:
@@ -198,8 +235,10 @@ class SilentFront:
 @pytest.fixture
 def silent_front(smtp_server) -> Iterator[SilentFront]:
     front = SilentFront(smtp_server[1])
-    yield front
-    front.close()
+    try:
+        yield front
+    finally:
+        front.close()
 
 
 # --- the Celery worker ------------------------------------------------------------
@@ -208,6 +247,10 @@ def silent_front(smtp_server) -> Iterator[SilentFront]:
 class Worker:
     def __init__(self, process: subprocess.Popen, log: Path) -> None:
         self.process, self.log = process, log
+
+    def finished(self, task: str) -> int:
+        """How many runs of `task` the worker has logged as finished."""
+        return len(re.findall(rf"Task {re.escape(task)}\[[^]]+\] succeeded", self.log.read_text()))
 
     def pool_children(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
@@ -262,13 +305,20 @@ def start_worker(postgres, tmp_path) -> Iterator[Callable[..., Worker]]:
                    "-n", f"test{len(workers)}@%h"]  # fmt: skip
         if beat:
             command += ["--beat", "--schedule", str(tmp_path / "beat-schedule")]
-        process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT
-        )
+        with log.open("w") as out:
+            # Its own process group: the pool children and the embedded beat go with it.
+            process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         worker = Worker(process, log)
         workers.append(worker)
-        wait_for(lambda: "ready." in log.read_text() or process.poll() is not None,
-                 timeout=30, what="the Celery worker to be ready")  # fmt: skip
+        wait_for(lambda: " ready." in log.read_text() or process.poll() is not None,
+                 timeout=60, what="the Celery worker to be ready")  # fmt: skip
         if process.poll() is not None:
             raise AssertionError(f"worker exited:\n{log.read_text()[-3000:]}")
         return worker
@@ -276,13 +326,15 @@ def start_worker(postgres, tmp_path) -> Iterator[Callable[..., Worker]]:
     yield start
     for worker in workers:
         if worker.process.poll() is None:
-            worker.process.send_signal(signal.SIGTERM)
+            worker.process.send_signal(signal.SIGTERM)  # warm shutdown: running tasks finish
     for worker in workers:
-        try:
-            worker.process.wait(10)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait(5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.process.wait(20)
+        # Whatever is left of the group (a pool child or beat outliving a killed main
+        # process, a worker that would not stop) is killed, so nothing outlives the test.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.process.pid, signal.SIGKILL)
+        worker.process.wait(5)
 
 
 def pytest_runtest_setup(item) -> None:

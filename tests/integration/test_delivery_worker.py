@@ -51,6 +51,8 @@ def test_the_message_arrives_with_recipient_subject_body_and_threading(
     escalation_request(incident=incident, actor=initiator, reason="Still down at noon")
 
     wait_for(lambda: len(handler.messages) == 3, timeout=15, what="three messages")
+    # The server has a message before the worker hears its 250 and marks the row sent.
+    wait_for(lambda: sent_count() == 3, timeout=10, what="the worker to mark all three sent")
     by_id = {m["Message-ID"]: (rcpt, m) for rcpt, m in handler.messages}
     receipt, request, alert = email_rows()
     assert set(by_id) == {receipt.message_id, request.message_id, alert.message_id}
@@ -72,7 +74,7 @@ def test_the_message_arrives_with_recipient_subject_body_and_threading(
     assert rcpt == ["sam@example.com"]
     assert f"/incidents/{incident.number}/" in to_support.get_body(("plain",)).get_content()
     assert to_support["In-Reply-To"] is None  # Sam's first message about this incident
-    assert sent_count() == 3
+    assert len(handler.messages) == 3
 
 
 def test_redis_down_while_100_changes_commit_then_the_sweeper_delivers_them_once(
@@ -142,13 +144,22 @@ def test_550_fails_after_one_attempt_and_staff_see_it(
 ):
     handler, port = smtp_server
     handler.answers["Bounce"] = ["550 5.1.1 No such user"] * 5
-    start_worker(broker_url=test_broker.url, smtp_port=port)
+    worker = start_worker(broker_url=test_broker.url, smtp_port=port)
     incident = report(initiator, service, title="Bounce")
     wait_for(lambda: email_rows().filter(status="failed").exists(), timeout=15, what="failure")
-    time.sleep(2.5)  # a sweep or a retry would have happened by now
-    (row,) = email_rows()
+    wait_for(lambda: worker.finished("notifications.tasks.deliver_notification") == 1,
+             timeout=10, what="the delivery task to finish")  # fmt: skip
+    # Proof that a sweep ran late enough to take the failed row had it still been pending
+    # (and that a retry had its time): a pending row due after it, which no delivery task
+    # is left to drain, so only the sweeper sends it.
+    canary = Notification.objects.create(
+        recipient=support_user, channel="email", event="incident_reported", incident=incident,
+        subject="Canary", body="Sent by the sweeper", idempotency_key="canary",
+    )  # fmt: skip
+    wait_for(lambda: sent_count() == 1, timeout=20, what="the sweeper to send the canary")
+    (row,) = email_rows().exclude(pk=canary.pk)
     assert row.status == "failed" and row.attempts == 1 and "550" in row.last_error
-    assert handler.messages == []
+    assert [m["Subject"] for _, m in handler.messages] == ["Canary"]
     client.force_login(support_user)
     page = client.get("/notifications/outbox/?status=failed").content.decode()
     assert incident.number in page and "No such user" in page
