@@ -253,9 +253,16 @@ class Worker:
         return len(re.findall(rf"Task {re.escape(task)}\[[^]]+\] succeeded", self.log.read_text()))
 
     def pool_children(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
-                             text=True).stdout  # fmt: skip
-        return [int(pid) for pid in out.split()]
+        """The worker's child processes, read from /proc (no procps needed on a CI image)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:  # "pid (name) state ppid ...": the name may hold spaces and parentheses
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # the process is gone already
+            if ppid == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
 
     def child_with_local_port(self, port: int) -> int | None:
         """The pool child that owns the TCP connection from 127.0.0.1:`port`."""
