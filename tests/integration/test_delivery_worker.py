@@ -24,6 +24,8 @@ pytestmark = [
     # The worker shares the database, so changes must really commit; the role groups of the
     # data migration are restored after each test.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    # Under pytest-xdist these start processes one at a time, on one xdist worker.
+    pytest.mark.xdist_group("processes"),
 ]
 
 
