@@ -38,7 +38,13 @@ PASSWORD = "pw-for-tests"
 # Every module here starts with `pytestmark = E2E`. The live server needs committed data,
 # and serialized_rollback restores what the data migrations wrote (roles, priority matrix,
 # SLA policies) after each flush, for the tests that run next.
-E2E = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+E2E = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    # Under pytest-xdist, with the integration tests: one browser and one live server at a
+    # time, on one xdist worker.
+    pytest.mark.xdist_group("processes"),
+]
 
 
 @pytest.fixture(scope="session")
