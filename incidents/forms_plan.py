@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from incidents.models import Incident, Stakeholder
 from incidents.selectors_boards import user_list_staff
 
 
@@ -148,13 +149,36 @@ class AcknowledgeForm(_TextForm):
 
 
 class EscalateFurtherForm(_TextForm):
-    stakeholders = forms.CharField(
-        label="Escalated to",
-        help_text="Management and stakeholders told, e.g. CIO, head of retail, key customers.",
+    """Whom IT operations escalate to: the configured stakeholders (e-mailed) and anyone else
+    they told themselves (recorded only)."""
+
+    stakeholders = forms.ModelMultipleChoiceField(
+        label="Stakeholders to e-mail",
+        queryset=Stakeholder.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    others = forms.CharField(
+        label="Others you told yourself (optional)",
+        help_text="Recorded, not e-mailed: e.g. a key customer you phoned.",
         max_length=500,
+        required=False,
     )
     note = forms.CharField(label="What they were told", widget=forms.Textarea(attrs={"rows": 2}))
-    required_text = ("stakeholders", "note")
+    required_text = ("note",)
+
+    def __init__(self, *args, stakeholders=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stakeholders"].queryset = (
+            stakeholders if stakeholders is not None else Stakeholder.objects.filter(active=True)
+        )
+
+    def clean(self):
+        data = super().clean()
+        data["others"] = (data.get("others") or "").strip()
+        if not data.get("stakeholders") and not data["others"] and "stakeholders" in data:
+            self.add_error(None, "Choose at least one stakeholder or name who you told.")
+        return data
 
 
 class LogActionForm(_TextForm):
@@ -169,3 +193,92 @@ class HandOverForm(_TextForm):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     required_text = ("note",)
+
+
+class ImpactForm(_TextForm):
+    users_affected = forms.IntegerField(label="Users affected", min_value=0, required=False)
+    services_affected = forms.IntegerField(label="Services affected", min_value=0, required=False)
+    note = forms.CharField(label="How you know (optional)", required=False, max_length=500)
+
+    def clean(self):
+        data = super().clean()
+        if (
+            not self.errors
+            and data.get("users_affected") is None
+            and data.get("services_affected") is None
+        ):
+            raise forms.ValidationError("Give the number of users or of services affected.")
+        return data
+
+
+class LinkIncidentForm(_TextForm):
+    number = forms.CharField(
+        label="Related incident number",
+        help_text="Reported by someone else, caused by this major incident (e.g. INC0001234).",
+        max_length=20,
+    )
+    note = forms.CharField(label="Note (optional)", required=False, max_length=500)
+    required_text = ("number",)
+
+    def clean_number(self) -> str:
+        number = _not_blank(self.cleaned_data["number"]).upper()
+        if not Incident.objects.filter(number=number).exists():
+            raise forms.ValidationError(f"There is no incident {number}.")
+        return number
+
+
+# --- during implementation (incident managers) ----------------------------------------
+
+
+class ActivityCancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is it no longer needed?", widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def clean_reason(self) -> str:
+        return _not_blank(self.cleaned_data["reason"])
+
+
+# --- the post-incident review ----------------------------------------------------------
+
+
+class ReviewForm(forms.Form):
+    summary = forms.CharField(
+        label="What happened", widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+    )
+    cause = forms.CharField(
+        label="Cause", widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
+    )
+
+    def clean_summary(self) -> str:
+        return _not_blank(self.cleaned_data["summary"])
+
+    def clean_cause(self) -> str:
+        return _not_blank(self.cleaned_data["cause"])
+
+
+class FollowUpForm(ActivityForm):
+    """A follow-up action: like a plan activity, but the due time may be left open."""
+
+    description = forms.CharField(
+        label="Follow-up action", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    due_at = forms.DateTimeField(
+        label="Due (optional)", widget=DateTimeLocalInput(), required=False
+    )
+
+    def clean_due_at(self):
+        due = self.cleaned_data["due_at"]
+        return super().clean_due_at() if due else None
+
+
+FollowUpFormSet = forms.formset_factory(
+    FollowUpForm,
+    formset=BaseActivityFormSet,
+    extra=1,
+    min_num=1,
+    validate_min=True,
+    can_delete=True,
+    max_num=30,
+    validate_max=True,
+)

@@ -325,16 +325,6 @@ def activity_list_for_plan(*, escalation: Escalation) -> list[DeescalationActivi
     return list(plan.activities.select_related("owner", "finished_by"))
 
 
-def activity_list_for_owner(*, user: Any) -> QuerySet[DeescalationActivity]:
-    """A staff member's deescalation activities: open ones first, soonest due first."""
-    return (
-        DeescalationActivity.objects.filter(owner=user)
-        .exclude(plan__escalation__state__in=[S.ESCALATED, S.PLAN_SUBMITTED])
-        .select_related("plan__escalation__incident", "plan__escalation__incident__service")
-        .order_by("status", "due_at", "pk")
-    )
-
-
 def timeline_for_staff(*, incident: Incident, limit: int = 50) -> list[TimelineEntry]:
     entries = list(
         TimelineEntry.objects.filter(incident=incident)

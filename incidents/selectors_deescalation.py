@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import BooleanField, Case, QuerySet, Value, When
+from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from incidents.models import (
@@ -27,25 +27,35 @@ CADENCE_STATES = (S.ESCALATED, S.MAJOR, S.PLAN_SUBMITTED, S.DEESCALATING)
 
 
 def activity_list_for_owner(
-    *, user: Any, now: datetime | None = None
+    *, user: Any, now: datetime | None = None, include_finished: bool = False
 ) -> QuerySet[DeescalationActivity]:
-    """The owner's open activities of approved plans, across incidents, overdue first."""
+    """The owner's open activities of approved plans, across incidents, overdue first.
+
+    With `include_finished`, their done and cancelled ones follow, latest first ("My
+    activities" lists both; an unapproved plan's activities are nobody's work yet)."""
     now = now or timezone.now()
-    return (
-        DeescalationActivity.objects.filter(
-            owner=user,
-            status=DeescalationActivity.Status.OPEN,
-            plan__escalation__state=S.DEESCALATING,
+    Status = DeescalationActivity.Status
+    todo = Q(status=Status.OPEN, plan__escalation__state=S.DEESCALATING)
+    if include_finished:
+        todo |= ~Q(status=Status.OPEN) & ~Q(
+            plan__escalation__state__in=[S.ESCALATED, S.PLAN_SUBMITTED]
         )
-        .select_related("plan__escalation__incident")
+    return (
+        DeescalationActivity.objects.filter(todo, owner=user)
+        .select_related("plan__escalation__incident", "plan__escalation__incident__service")
         .annotate(
+            finished=Case(
+                When(status=Status.OPEN, then=Value(False)),
+                default=Value(True),
+                output_field=BooleanField(),
+            ),
             overdue=Case(
-                When(due_at__lt=now, then=Value(True)),
+                When(status=Status.OPEN, due_at__lt=now, then=Value(True)),
                 default=Value(False),
                 output_field=BooleanField(),
-            )
+            ),
         )
-        .order_by("-overdue", "due_at", "pk")
+        .order_by("finished", "-overdue", F("finished_at").desc(nulls_last=True), "due_at", "pk")
     )
 
 

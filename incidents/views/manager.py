@@ -5,6 +5,7 @@ Also "My activities", for any staff member who owns deescalation activities.
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,7 +15,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from incidents.forms_plan import (
+    ActivityCancelForm,
     ActivityCompleteForm,
+    ActivityForm,
     ActivityFormSet,
     ConfirmDeescalationForm,
     PlanForm,
@@ -22,25 +25,29 @@ from incidents.forms_plan import (
     StatusUpdateForm,
 )
 from incidents.models import DeescalationActivity, Escalation
+from incidents.models.conditions import refusal_of
 from incidents.selectors_boards import (
-    activity_list_for_owner,
     activity_list_for_plan,
     escalation_get_for_staff,
     manager_board,
     timeline_for_staff,
     user_list_staff,
 )
+from incidents.selectors_deescalation import activity_list_for_owner, next_update_due
 from incidents.services.deescalation import (
     ActivityDraft,
+    activity_add,
+    activity_cancel,
     activity_complete,
     deescalation_confirm,
     plan_approve,
     plan_draft,
+    plan_reorder,
     plan_return,
     plan_submit,
     status_update_post,
 )
-from incidents.services.errors import ActionRefused
+from incidents.services.errors import ActionRefused, IncidentChanged
 
 from .home import refusal_message, role_required
 
@@ -73,10 +80,16 @@ def _workspace(
     transitions = {t.name for t in case.get_available_user_state_transitions(user)}
     seen = {"seen_state": case.state}
     activities = activity_list_for_plan(escalation=case)
-    for activity in activities:
+    may_manage = user.has_perm("incidents.manage_deescalation")
+    ids = [a.pk for a in activities]
+    for index, activity in enumerate(activities):
         activity.may_complete = any(
             t.name == "complete" for t in activity.get_available_user_status_transitions(user)
         )
+        # The whole new order each button posts: the service refuses it if the plan's
+        # activities changed in between (someone added one).
+        activity.up_order = _swapped(ids, index, index - 1) if index > 0 else ""
+        activity.down_order = _swapped(ids, index, index + 1) if index < len(ids) - 1 else ""
     forms = {
         "return_plan": ReturnPlanForm(prefix="return_plan", initial=seen),
         "confirm_deescalation": ConfirmDeescalationForm(
@@ -84,6 +97,8 @@ def _workspace(
         ),
         "status_update": StatusUpdateForm(prefix="status_update", initial=seen),
         "complete": ActivityCompleteForm(prefix="complete"),
+        "add_activity": ActivityForm(prefix="add_activity"),
+        "cancel": ActivityCancelForm(prefix="cancel"),
         **(bound or {}),
     }
     plan = getattr(case, "plan", None)
@@ -101,13 +116,35 @@ def _workspace(
             "may_edit_plan": case.state == S.ESCALATED
             and user.has_perm("incidents.manage_deescalation"),
             "may_post_update": case.state in UPDATE_STATES,
+            "may_reorder": may_manage and case.state in (S.ESCALATED, S.DEESCALATING),
+            "may_change_plan": may_manage and case.state == S.DEESCALATING,
+            "confirm_blockers": confirm_blockers(case, user),
+            "next_update": next_update_due(case.incident) if case.is_active else None,
+            "now": timezone.now(),
             "forms": forms,
             "bound_activity": (bound or {}).get("activity_pk"),
+            "bound_cancel": (bound or {}).get("cancel_pk"),
             "timeline": timeline_for_staff(incident=case.incident, limit=15),
             "refusal": refusal,
         },
         status=status,
     )
+
+
+def _swapped(ids: list[int], a: int, b: int) -> str:
+    order = list(ids)
+    order[a], order[b] = order[b], order[a]
+    return ",".join(map(str, order))
+
+
+def confirm_blockers(case: Escalation, user: Any) -> list[str]:
+    """Why "confirm deescalation" is not offered yet, in the sentences the service would
+    refuse it with (every activity finished; a post-incident review for a once-major case)."""
+    meta = case.confirm_deescalation._django_fsm
+    if not meta.has_transition(case.state) or not meta.has_transition_perm(case, case.state, user):
+        return []
+    return [refusal_of(check) for check in meta.get_transition(case.state).conditions
+            if not check(case)]  # fmt: skip
 
 
 @role_required("manage_deescalation")
@@ -146,6 +183,29 @@ def _update(request, case, data):
     return "The status update was sent to the initiator."
 
 
+def _add_activity(request, case, data):
+    created = activity_add(
+        escalation=case, actor=request.user,
+        activity=ActivityDraft(data["description"], data["owner"], data["due_at"]),
+    )  # fmt: skip
+    return f"Added to the plan: {created.description[:60]}. The owner and the initiator are told."
+
+
+def _reorder(request, case, data):
+    plan_reorder(escalation=case, actor=request.user, order=data["order"])
+    return "The activities are reordered."
+
+
+class ReorderForm(forms.Form):
+    order = forms.CharField(widget=forms.HiddenInput)
+
+    def clean_order(self) -> list[int]:
+        try:
+            return [int(pk) for pk in self.cleaned_data["order"].split(",")]
+        except ValueError:
+            raise forms.ValidationError("The new order could not be read.") from None
+
+
 # action -> (form class or None for a plain button, service call)
 ACTIONS: dict[str, tuple[Any, Any]] = {
     "submit_plan": (None, _submit),
@@ -153,6 +213,8 @@ ACTIONS: dict[str, tuple[Any, Any]] = {
     "return_plan": (ReturnPlanForm, _return),
     "confirm_deescalation": (ConfirmDeescalationForm, _confirm),
     "status_update": (StatusUpdateForm, _update),
+    "add_activity": (ActivityForm, _add_activity),
+    "reorder": (ReorderForm, _reorder),
 }
 
 
@@ -253,7 +315,7 @@ def plan_edit(request: HttpRequest, number: str) -> HttpResponse:
 def _my_activities(
     request: HttpRequest, *, bound=None, refusal: str = "", status: int = 200
 ) -> HttpResponse:
-    activities = list(activity_list_for_owner(user=request.user))
+    activities = list(activity_list_for_owner(user=request.user, include_finished=True))
     return render(
         request,
         "incidents/manager/my_activities.html",
@@ -311,6 +373,29 @@ def activity_complete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("my-activities")
 
 
+@require_POST
+@role_required("manage_deescalation")
+def activity_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Drop an activity the plan no longer needs, with the reason (incident managers)."""
+    activity = get_object_or_404(
+        DeescalationActivity.objects.select_related("plan__escalation__incident"), pk=pk
+    )
+    number = activity.plan.escalation.incident.number
+    form = ActivityCancelForm(request.POST, prefix="cancel")
+    if not form.is_valid():
+        case = escalation_get_for_staff(number=number)
+        return _workspace(request, case, bound={"cancel": form, "cancel_pk": pk}, status=400)
+    try:
+        if request.POST.get("seen_status", "open") != activity.status:
+            raise IncidentChanged()
+        activity_cancel(activity=activity, actor=request.user, reason=form.cleaned_data["reason"])
+    except ActionRefused as refused:
+        case = escalation_get_for_staff(number=number)
+        return _workspace(request, case, refusal=refusal_message(refused), status=409)
+    messages.success(request, f"Cancelled: {activity.description[:60]}")
+    return redirect("manager-incident", number=number)
+
+
 urlpatterns = [
     path("manager/", board, name="manager-board"),
     path("manager/incidents/<str:number>/", workspace, name="manager-incident"),
@@ -322,4 +407,5 @@ urlpatterns = [
     path("incidents/<str:number>/plan/", plan_edit, name="plan-edit"),
     path("my/activities/", my_activities, name="my-activities"),
     path("my/activities/<int:pk>/complete/", activity_complete_view, name="activity-complete"),
+    path("manager/activities/<int:pk>/cancel/", activity_cancel_view, name="activity-cancel"),
 ]

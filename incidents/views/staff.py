@@ -25,6 +25,7 @@ from incidents.selectors import (
     response_words,
     sla_bar,
 )
+from incidents.selectors_deescalation import major_incident_criteria
 from incidents.services.errors import ActionRefused, IncidentChanged
 from incidents.sla import sla_resolution_consumed
 
@@ -135,6 +136,9 @@ def incident_context(
         "shown_case": shown,
         "earlier_cases": [c for c in page.cases if c is not shown],
         "actions": forms,
+        "criteria": major_incident_criteria(incident)
+        if any(action.slug == "classify_major" for action in actions)
+        else None,
         "open_action": bound_slug if bound is not None else "",
         "sla": sla_bar(incident=incident, used=sla_resolution_consumed(incident, now=now), now=now),
         "sla_running": incident.is_open,

@@ -27,6 +27,7 @@ from incidents.selectors import (
     support_group_ids,
     support_tab_counts,
 )
+from incidents.selectors_deescalation import major_incident_criteria
 from incidents.sla import sla_resolution_consumed
 
 from .staff import perform_action, staff_required
@@ -135,6 +136,9 @@ def entitlement_check(request: HttpRequest, pk: int) -> HttpResponse:
     recommendation = entitlement_recommendation(incident=incident, now=now)
     used = sla_resolution_consumed(incident, now=now)
     context = {
+        "criteria": major_incident_criteria(case.incident)
+        if any(action.slug == "classify_major" for action, _ in decisions)
+        else None,
         "case": case,
         "incident": incident,
         "recommendation": recommendation,

@@ -112,7 +112,7 @@ def test_a_major_incident_through_it_operations_and_back_to_the_managers(people)
     otto.shot("operations-workspace")
 
     page = otto.page
-    page.get_by_label("Escalated to").fill("CIO, head of e-commerce")
+    page.get_by_label("Others you told yourself (optional)").fill("CIO, head of e-commerce")
     page.get_by_label("What they were told").fill("Checkout down since 10:12, all customers.")
     page.get_by_role("button", name="Escalate further").click()
     expect(page.locator("#operations-log")).to_contain_text("CIO, head of e-commerce")

@@ -76,17 +76,17 @@ def test_the_workspace_offers_what_the_state_machine_allows(otto, case):
 
 def test_escalating_further_needs_stakeholders_and_a_note(otto, case):
     otto.post(act(case, "acknowledge"), {"acknowledge-seen_state": "major"})
-    for data in (
-        {"escalate_further-stakeholders": "", "escalate_further-note": "x"},
-        {"escalate_further-stakeholders": "CIO", "escalate_further-note": "  "},
+    for data, error in (
+        ({"escalate_further-others": "", "escalate_further-note": "x"}, "Choose at least one"),
+        ({"escalate_further-others": "CIO", "escalate_further-note": "  "}, "is-invalid"),
     ):
         response = otto.post(act(case, "escalate_further"), data)
         assert response.status_code == 400
-        assert "is-invalid" in response.content.decode()
+        assert error in response.content.decode()
     assert Escalation.objects.get(pk=case.pk).level == 1
     otto.post(
         act(case, "escalate_further"),
-        {"escalate_further-stakeholders": "CIO", "escalate_further-note": "Revenue hit"},
+        {"escalate_further-others": "CIO", "escalate_further-note": "Revenue hit"},
     )
     assert Escalation.objects.get(pk=case.pk).level == 2
     assert "CIO" in otto.get(page(case)).content.decode()
