@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+ADDRPORT ?= 127.0.0.1:8000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
@@ -22,7 +23,7 @@ setup: $(STAMP) ## Create the virtualenv and install pinned dependencies
 run: $(STAMP) ## Set up, migrate, load demo data once, serve web + worker + beat
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py seed_demo --if-empty
-	DEBUG=1 $(BIN)/python manage.py runall
+	DEBUG=1 $(BIN)/python manage.py runall --addrport $(ADDRPORT)
 
 # axe-core for the browser tests' accessibility checks: from the npm registry, used only by
 # the tests, kept out of git (tests/e2e/node_modules).
@@ -45,8 +46,9 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 bench: $(STAMP) ## Print the benchmark figures (see docs/benchmarks.md)
 	$(BIN)/python -m benchmarks
 
-graph: $(STAMP) ## Draw both state machines to var/state-machines.svg
-	DEBUG=1 $(BIN)/python manage.py graph_transitions incidents.Incident incidents.Escalation -o var/state-machines.svg
+graph: $(STAMP) ## Draw both state machines to docs/state-machines.svg
+	DEBUG=1 $(BIN)/python manage.py graph_transitions incidents.Incident incidents.Escalation -o docs/state-machines.svg
+	@rm -f docs/state-machines  # graphviz leaves its dot source beside the picture
 
 clean: ## Remove the virtualenv and local data under var/
 	rm -rf $(VENV) var

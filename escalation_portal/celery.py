@@ -3,8 +3,16 @@
 import os
 
 from celery import Celery
+from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "escalation_portal.settings")
+
+# kombu's SQLAlchemy transport (the embedded broker) sleeps `polling_interval` whenever the
+# worker's prefetch window is full. With acks_late and a prefetch of one task per process,
+# that means a one-second pause after every two tasks, about 2 tasks/s. The usual setting,
+# broker_transport_options["polling_interval"], would also be passed on to create_engine()
+# and fail there, so it is set on the transport class. Redis does not poll and is unaffected.
+kombu_sqlalchemy.Transport.polling_interval = 0.05
 
 app = Celery("escalation_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -195,6 +195,11 @@ CELERY_BEAT_SCHEDULE["sla-monitor"] = {
     "schedule": 60.0,
     "options": {"expires": 55},
 }
+# The SQLAlchemy transport never deletes delivered messages; a no-op on Redis.
+CELERY_BEAT_SCHEDULE["broker-housekeeping"] = {
+    "task": "escalation_portal.tasks.broker_housekeeping",
+    "schedule": 15 * 60,
+}
 
 # Notifications: delivery retries and the outbox sweeper (docs/notifications.md).
 NOTIFICATIONS = {

@@ -38,12 +38,18 @@ class Command(BaseCommand):
             "beat": [python, "-m", "celery", "-A", "escalation_portal", "beat",
                      "--loglevel=INFO", "-s", schedule],
         }  # fmt: skip
+        # A shell that starts us in the background ignores SIGINT, and the children would
+        # inherit that; a handler of our own resets to the default in every child.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         processes = {
             name: subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
             for name, command in commands.items()
         }
         host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"
         self.stdout.write(self.style.SUCCESS(f"\nEscalation Portal: http://{host}/\n"))
+        self.stdout.write(
+            "Started " + ", ".join(f"{name} (pid {p.pid})" for name, p in processes.items())
+        )
         self.stdout.write("Demo logins (password: demo12345):")
         for username, role in DEMO_LOGINS:
             self.stdout.write(f"  {username:<11} {role}")
@@ -52,6 +58,9 @@ class Command(BaseCommand):
         )
 
         def stop(*_):
+            # Ctrl-C in a terminal reaches the children too; a SIGTERM makes sure the ones
+            # that did not get it (kill, a parent's signal) stop as well: warm shutdown.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             for process in processes.values():
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)
@@ -61,6 +70,7 @@ class Command(BaseCommand):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
+                    process.wait()
 
         signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
         try:
