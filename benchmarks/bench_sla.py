@@ -14,7 +14,8 @@ import time
 from datetime import timedelta
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
-DB_NAME = "bench_sla"
+# Its own name per checkout when several run at once (BENCH_SLA_DB).
+DB_NAME = os.environ.get("BENCH_SLA_DB", "bench_sla")
 OPEN_INCIDENTS = 100_000
 DUE = 1_000
 

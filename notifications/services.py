@@ -6,9 +6,13 @@ row that is already sent is never sent again. Duplicates can only come from a wo
 the instant between the server's acceptance and our commit; they carry the same Message-ID.
 """
 
+import copy
 import logging
 import random
 import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,7 +26,7 @@ from django.utils import timezone
 
 from incidents.models import DeescalationPlan, Escalation, Incident, TimelineEntry
 
-from .audiences import audience_members
+from .audiences import ROLE_OF, audience_members
 from .channels import email_build, email_failure_kind
 from .events import CATALOGUE, Audience, Channel, Event
 from .models import Notification, NotificationPreference
@@ -56,6 +60,23 @@ def notification_is_urgent(*, event: Event, incident: Incident, for_initiator: b
     return CATALOGUE[event].urgent or incident.priority == 1 or incident.is_major
 
 
+@dataclass(frozen=True)
+class NotificationStep:
+    """One step to notify about: what `notification_queue` takes, as a value for batches."""
+
+    event: Event
+    incident: Incident
+    cause: TimelineEntry
+    escalation: Escalation | None = None
+    actor: Any = None
+    extra: dict[str, Any] | None = None
+
+
+# While a batch is open (`notification_batch`), `notification_queue` collects its steps here
+# instead of writing them; the batch writes them all at once when it closes.
+_collecting: ContextVar[list[NotificationStep] | None] = ContextVar("_collecting", default=None)
+
+
 def notification_queue(
     *,
     event: Event,
@@ -70,84 +91,172 @@ def notification_queue(
     Must run inside the service's transaction, so the change and its notifications
     commit together or not at all; `cause` (the step's timeline row) makes the
     idempotency key, so the same step never notifies anyone twice.
-    """
-    extra = extra or {}
-    spec = CATALOGUE[event]
-    recipients: dict[int, Any] = {}
-    for audience in spec.audiences:
-        for user in audience_members(
-            audience, incident=incident, escalation=escalation, extra=extra
-        ):
-            # The person who acted does not need to be told what they just did, except
-            # the initiator's receipt for their own request.
-            acted = actor is not None and user.pk == getattr(actor, "pk", None)
-            if acted and not (spec.receipt and audience == Audience.INITIATOR):
-                continue
-            recipients.setdefault(user.pk, user)
 
-    activity = extra.get("activity")
-    # One step can assign several activities to the same owner: one notice per activity.
-    key_suffix = f":a{activity.pk}" if activity is not None else ""
-    stored_context = {"activity_id": activity.pk} if activity is not None else {}
-    muted = _muted_by(list(recipients))
-    # A query, not `escalation.plan`: reading the reverse relation would cache "no plan" on
-    # the caller's object, and a plan drafted later in the same request would stay unseen.
-    plan = (
-        DeescalationPlan.objects.filter(escalation=escalation).first()
-        if escalation is not None
-        else None
-    )
-    plan_last_due = plan.activities.aggregate(last=Max("due_at"))["last"] if plan else None
-    rows = []
-    for user in recipients.values():
-        is_initiator = user.pk == incident.initiator_id
-        context = {
-            "event": event,
-            "spec": spec,
-            "incident": incident,
-            "escalation": escalation,
-            "plan": plan,
-            "plan_last_due": plan_last_due,
-            "time_zone": settings.TIME_ZONE,
-            "recipient": user,
-            "entry": cause,
-            "site_url": settings.SITE_URL,
-            "is_initiator": is_initiator,
-            **{k: v for k, v in extra.items() if k != "owner"},
-        }
-        subject = " ".join(_render(event, "subject.txt", context).split())
-        body = _render(event, "body.txt", context)
-        body_html = _render(event, "body.html", context)
-        now = timezone.now()
-        channels = [Channel.IN_APP]
-        wants_email = str(event) not in muted.get(user.pk, set())
-        if user.email and (
-            wants_email
-            or notification_is_urgent(event=event, incident=incident, for_initiator=is_initiator)
-        ):
-            channels.append(Channel.EMAIL)
-        for channel in channels:
-            in_app = channel == Channel.IN_APP
-            rows.append(
-                Notification(
-                    recipient=user,
-                    channel=channel,
-                    event=event,
-                    incident=incident,
-                    escalation=escalation,
-                    cause=cause,
-                    subject=subject,
-                    body=body,
-                    body_html="" if in_app else body_html,
-                    context=stored_context,
-                    idempotency_key=f"{cause.pk}:{event}:{user.pk}:{channel}{key_suffix}",
-                    # In-app notifications are delivered the moment the change commits.
-                    status=Status.SENT if in_app else Status.PENDING,
-                    sent_at=now if in_app else None,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
+    Inside `notification_batch()` the step is collected and written when the batch closes
+    (and an empty list is returned).
+    """
+    collected = _collecting.get()
+    if collected is not None:
+        # Copies: the text is rendered later, but must say what was true at this step
+        # (a breach requests, then escalates the same case in one go).
+        collected.append(
+            NotificationStep(
+                event=event, incident=copy.copy(incident), cause=cause,
+                escalation=copy.copy(escalation), actor=actor, extra=extra,
             )
+        )  # fmt: skip
+        return []
+    step = NotificationStep(
+        event=event, incident=incident, cause=cause, escalation=escalation, actor=actor,
+        extra=extra,
+    )  # fmt: skip
+    return notification_queue_many(steps=[step])
+
+
+@contextmanager
+def notification_batch() -> Iterator[list[NotificationStep]]:
+    """Collect every `notification_queue` inside the block; write them in one batch at its end.
+
+    Use inside the transaction of the change (the SLA monitor's chunk). A step whose
+    savepoint rolled back inside the block notifies nobody: its timeline row is gone, and
+    steps are only written for timeline rows that still exist. An exception discards all.
+    """
+    if _collecting.get() is not None:  # already batching: the outer batch writes them
+        yield _collecting.get()
+        return
+    steps: list[NotificationStep] = []
+    token = _collecting.set(steps)
+    try:
+        yield steps
+    finally:
+        _collecting.reset(token)
+    if steps:
+        alive = set(
+            TimelineEntry.objects.filter(pk__in={s.cause.pk for s in steps}).values_list(
+                "pk", flat=True
+            )
+        )
+        notification_queue_many(steps=[s for s in steps if s.cause.pk in alive])
+
+
+class _Audiences:
+    """Who is in each audience, for a batch: each role's members and each case's plan
+    (with the last activity's due time) read once per batch, not once per step."""
+
+    def __init__(self, steps: Sequence[NotificationStep]) -> None:
+        self._roles: dict[Audience, list[Any]] = {}
+        case_ids = {s.escalation.pk for s in steps if s.escalation is not None}
+        self.plans: dict[int, DeescalationPlan] = (
+            {
+                plan.escalation_id: plan
+                for plan in DeescalationPlan.objects.filter(escalation_id__in=case_ids)
+                .select_related("author")
+                .annotate(last_due=Max("activities__due_at"))
+            }
+            if case_ids
+            else {}
+        )
+
+    def members(self, audience: Audience, step: NotificationStep) -> Iterable[Any]:
+        if audience in ROLE_OF:
+            if audience not in self._roles:
+                self._roles[audience] = list(
+                    audience_members(audience, incident=step.incident, escalation=None, extra={})
+                )
+            return self._roles[audience]
+        if audience == Audience.PLAN_AUTHOR:
+            plan = self.plan(step)
+            return [plan.author] if plan is not None else []
+        return audience_members(
+            audience, incident=step.incident, escalation=step.escalation, extra=step.extra or {}
+        )
+
+    def plan(self, step: NotificationStep) -> DeescalationPlan | None:
+        return self.plans.get(step.escalation.pk) if step.escalation is not None else None
+
+
+def notification_queue_many(*, steps: Sequence[NotificationStep]) -> list[Notification]:
+    """`notification_queue` for many steps at once: the same rows, keys and preferences as
+    one call per step, with one query per audience, one insert and one enqueue for all."""
+    if not steps:
+        return []
+    audiences = _Audiences(steps)
+    per_step: list[tuple[NotificationStep, dict[int, Any]]] = []
+    for step in steps:
+        spec = CATALOGUE[step.event]
+        recipients: dict[int, Any] = {}
+        for audience in spec.audiences:
+            for user in audiences.members(audience, step):
+                # The person who acted does not need to be told what they just did, except
+                # the initiator's receipt for their own request.
+                acted = step.actor is not None and user.pk == getattr(step.actor, "pk", None)
+                if acted and not (spec.receipt and audience == Audience.INITIATOR):
+                    continue
+                recipients.setdefault(user.pk, user)
+        per_step.append((step, recipients))
+    muted = _muted_by(list({pk for _, recipients in per_step for pk in recipients}))
+
+    rows = []
+    for step, recipients in per_step:
+        event, incident, escalation, cause = step.event, step.incident, step.escalation, step.cause
+        extra = step.extra or {}
+        spec = CATALOGUE[event]
+        activity = extra.get("activity")
+        # One step can assign several activities to the same owner: one notice per activity.
+        key_suffix = f":a{activity.pk}" if activity is not None else ""
+        stored_context = {"activity_id": activity.pk} if activity is not None else {}
+        plan = audiences.plan(step)
+        for user in recipients.values():
+            is_initiator = user.pk == incident.initiator_id
+            context = {
+                "event": event,
+                "spec": spec,
+                "incident": incident,
+                "escalation": escalation,
+                "plan": plan,
+                "plan_last_due": plan.last_due if plan is not None else None,
+                "time_zone": settings.TIME_ZONE,
+                "recipient": user,
+                "entry": cause,
+                "site_url": settings.SITE_URL,
+                "is_initiator": is_initiator,
+                **{k: v for k, v in extra.items() if k != "owner"},
+            }
+            subject = " ".join(_render(event, "subject.txt", context).split())
+            body = _render(event, "body.txt", context)
+            now = timezone.now()
+            channels = [Channel.IN_APP]
+            wants_email = str(event) not in muted.get(user.pk, set())
+            if user.email and (
+                wants_email
+                or notification_is_urgent(
+                    event=event, incident=incident, for_initiator=is_initiator
+                )
+            ):
+                channels.append(Channel.EMAIL)
+            for channel in channels:
+                in_app = channel == Channel.IN_APP
+                rows.append(
+                    Notification(
+                        recipient=user,
+                        channel=channel,
+                        event=event,
+                        incident=incident,
+                        escalation=escalation,
+                        cause=cause,
+                        subject=subject,
+                        body=body,
+                        # Rendered only for e-mail, the one channel that shows it.
+                        body_html="" if in_app else _render(event, "body.html", context),
+                        context=stored_context,
+                        idempotency_key=f"{cause.pk}:{event}:{user.pk}:{channel}{key_suffix}",
+                        # In-app notifications are delivered the moment the change commits.
+                        status=Status.SENT if in_app else Status.PENDING,
+                        sent_at=now if in_app else None,
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                )
     created = Notification.objects.bulk_create(rows)
     email_ids = [n.pk for n in created if n.channel == Channel.EMAIL and n.pk]
     if email_ids:

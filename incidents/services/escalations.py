@@ -19,7 +19,7 @@ from incidents.models import (
 from incidents.roles import perm
 from incidents.selectors_deescalation import next_update_due
 from notifications.events import Event
-from notifications.services import notification_queue
+from notifications.services import NotificationStep, notification_queue, notification_queue_many
 
 from .errors import ActionRefused, IncidentChanged
 from .guard import require_text, require_transition
@@ -191,7 +191,7 @@ def escalation_flag_imminent_many(
     *, items: list[tuple[Incident, str, int | None]]
 ) -> dict[int, Escalation]:
     """The SLA monitor's set-based door to `escalation_flag_imminent` (actor = the system):
-    (incident, reason, warning percentage) each, in three inserts plus one alert each.
+    (incident, reason, warning percentage) each, in three inserts and one batch of alerts.
 
     Call inside a transaction holding the incidents' row locks, after checking that none
     is closed or has an active case; the one-active-case constraint still guards it.
@@ -215,10 +215,15 @@ def escalation_flag_imminent_many(
         )
         for case in cases
     )  # fmt: skip
-    for case, entry in zip(cases, entries, strict=True):
-        notification_queue(
-            event=Event.ESCALATION_IMMINENT, incident=case.incident, escalation=case, cause=entry
-        )
+    notification_queue_many(
+        steps=[
+            NotificationStep(
+                event=Event.ESCALATION_IMMINENT, incident=case.incident, escalation=case,
+                cause=entry,
+            )
+            for case, entry in zip(cases, entries, strict=True)
+        ]
+    )  # fmt: skip
     return {case.incident_id: case for case in cases}
 
 

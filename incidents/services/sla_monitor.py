@@ -37,6 +37,7 @@ from incidents.sla import (
     sla_may_alert_now,
     sla_next_alert_time,
 )
+from notifications.services import notification_batch
 
 from .escalations import (
     escalation_escalate,
@@ -182,27 +183,30 @@ def _check_incidents(
     active.update(opened)
 
     crossings = []
-    for pk, items in crossed.items():
-        incident = incidents[pk]
-        policy = _policy_or_fallback(policies, incident.priority)
-        for reached_at, pct, timer in sorted(items):
-            case = active.get(pk)
-            if pct < BREACH:
-                if case is not None and case.warning_percentage == pct and pk in opened:
-                    action = "Imminent escalation opened; first-level support alerted"
-                    opened.pop(pk)
+    # The breach path runs the per-step services; their notifications are written as one
+    # batch (one audience query, one insert) when the loop ends, still in this transaction.
+    with notification_batch():
+        for pk, items in crossed.items():
+            incident = incidents[pk]
+            policy = _policy_or_fallback(policies, incident.priority)
+            for reached_at, pct, timer in sorted(items):
+                case = active.get(pk)
+                if pct < BREACH:
+                    if case is not None and case.warning_percentage == pct and pk in opened:
+                        action = "Imminent escalation opened; first-level support alerted"
+                        opened.pop(pk)
+                    else:
+                        action = f"{pct} % used; already {case.get_state_display().lower()}"
                 else:
-                    action = f"{pct} % used; already {case.get_state_display().lower()}"
-            else:
-                case, action = _breach(incident=incident, policy=policy, timer=timer, case=case)
-                active[pk] = case
-            crossings.append(
-                SLAThresholdCrossing(
-                    incident=incident, timer=timer, percentage=pct, reached_at=reached_at,
-                    fired_at=now, action=action, escalation=case,
-                )
-            )  # fmt: skip
-            report.fired.append((pk, timer, pct))
+                    case, action = _breach(incident=incident, policy=policy, timer=timer, case=case)
+                    active[pk] = case
+                crossings.append(
+                    SLAThresholdCrossing(
+                        incident=incident, timer=timer, percentage=pct, reached_at=reached_at,
+                        fired_at=now, action=action, escalation=case,
+                    )
+                )  # fmt: skip
+                report.fired.append((pk, timer, pct))
     try:
         # The unique constraint: a concurrent run that fired any of these wins; all of
         # this chunk's work rolls back with it.
