@@ -269,12 +269,15 @@ def notification_enqueue(*, notification_ids: list[int], countdown: float | None
     re-enqueues every row still pending, so an error here is logged, not raised."""
     from .tasks import deliver_notification
 
-    for pk in notification_ids:
-        try:
-            deliver_notification.apply_async((pk,), countdown=countdown)
-        except Exception:
-            logger.warning("Broker unavailable; notification %s waits for the sweeper", pk)
-            return
+    try:
+        # One broker connection for the whole batch, not one checkout per message.
+        with deliver_notification.app.producer_or_acquire() as producer:
+            for pk in notification_ids:
+                deliver_notification.apply_async((pk,), countdown=countdown, producer=producer)
+    except Exception:
+        logger.warning(
+            "Broker unavailable; %d notification(s) wait for the sweeper", len(notification_ids)
+        )
 
 
 def retry_delay(*, attempts: int) -> float:

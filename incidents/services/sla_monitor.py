@@ -14,11 +14,12 @@ Incidents are then handled in short transactions of up to CHUNK incidents each:
 A monitor that was down simply finds more clocks due: one run catches up, exactly once.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from incidents.models import (
@@ -158,7 +159,7 @@ def _check_incidents(
     for later, pks in deferred.items():
         SLAClock.objects.filter(pk__in=pks).update(next_check_at=later)
     if changed:
-        SLAClock.objects.bulk_update(changed, ["schedule", "next_check_at"])
+        _save_schedules(changed)
     if not crossed:
         return
 
@@ -214,6 +215,32 @@ def _check_incidents(
     except IntegrityError:
         del report.fired[fired_before:]
         raise
+
+
+def _save_schedules(clocks: list[SLAClock]) -> None:
+    """Write the clocks' new schedules in one statement.
+
+    Django's bulk_update builds a CASE per field per row: for 1,000 clocks that costs more
+    than all the rest of the run. On PostgreSQL, one UPDATE joins the new values as arrays.
+    """
+    if connection.vendor != "postgresql":
+        SLAClock.objects.bulk_update(clocks, ["schedule", "next_check_at"])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {SLAClock._meta.db_table} AS clock
+            SET schedule = new.schedule, next_check_at = new.next_check_at
+            FROM unnest(%s::bigint[], %s::jsonb[], %s::timestamptz[])
+                AS new (id, schedule, next_check_at)
+            WHERE clock.id = new.id
+            """,
+            [
+                [c.pk for c in clocks],
+                [json.dumps(c.schedule) for c in clocks],
+                [c.next_check_at for c in clocks],
+            ],
+        )
 
 
 def _breach(
