@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.template.loader import select_template
 from django.utils import timezone
 
@@ -265,15 +265,21 @@ def notification_queue_many(*, steps: Sequence[NotificationStep]) -> list[Notifi
 
 
 def notification_enqueue(*, notification_ids: list[int], countdown: float | None = None) -> None:
-    """Hand rows to the Celery worker. A broker that is down loses nothing: the sweeper
+    """Hand rows to the Celery worker, one task per DELIVERY_BATCH rows (a task sends its
+    rows over one SMTP connection). A broker that is down loses nothing: the sweeper
     re-enqueues every row still pending, so an error here is logged, not raised."""
     from .tasks import deliver_notification
 
+    size = max(1, settings.NOTIFICATIONS["DELIVERY_BATCH"])
     try:
         # One broker connection for the whole batch, not one checkout per message.
         with deliver_notification.app.producer_or_acquire() as producer:
-            for pk in notification_ids:
-                deliver_notification.apply_async((pk,), countdown=countdown, producer=producer)
+            for first in range(0, len(notification_ids), size):
+                pk, *also = notification_ids[first : first + size]
+                deliver_notification.apply_async(
+                    (pk,), {"also": also} if also else None, countdown=countdown,
+                    producer=producer,
+                )  # fmt: skip
     except Exception:
         logger.warning(
             "Broker unavailable; %d notification(s) wait for the sweeper", len(notification_ids)
@@ -295,16 +301,22 @@ class Attempt:
     error: str = ""
 
 
-def _thread_root(row: Notification) -> str | None:
-    first = (
+def _thread_roots(rows: Iterable[Notification]) -> dict[tuple[int, int], str]:
+    """The Message-ID of each (incident, recipient)'s first e-mail, for a batch in one query."""
+    rows = list(rows)
+    if not rows:
+        return {}
+    firsts = (
         Notification.objects.filter(
-            incident_id=row.incident_id, recipient_id=row.recipient_id, channel=Channel.EMAIL
+            channel=Channel.EMAIL,
+            incident_id__in={r.incident_id for r in rows},
+            recipient_id__in={r.recipient_id for r in rows},
         )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-        .first()
+        .values_list("incident_id", "recipient_id")
+        .annotate(first=Min("pk"))
+        .order_by()
     )
-    return Notification(pk=first).message_id if first else None
+    return {(i, r): Notification(pk=first).message_id for i, r, first in firsts}
 
 
 def _close_quietly(connection: Any) -> None:
@@ -316,29 +328,28 @@ def _close_quietly(connection: Any) -> None:
             connection.connection = None
 
 
-def _attempt(*, connection: Any, notification_id: int | None) -> Attempt:
+def _attempt(*, connection: Any, row: Notification, thread_root_id: str | None) -> Attempt:
     """One delivery attempt in its own transaction, the row locked while it is sent.
 
-    `notification_id=None` takes the oldest due row nobody else holds (the drain).
+    `row` was read before, without a lock; here only what can change since (status and
+    attempts) is re-read under the lock. Committing after each accepted message keeps the
+    window in which a crash could cause a duplicate to one message.
     """
     now = timezone.now()
     with transaction.atomic():
-        rows = Notification.objects.select_for_update(skip_locked=True, of=("self",))
-        rows = rows.select_related("recipient", "incident").filter(
-            status=Status.PENDING, channel=Channel.EMAIL
+        attempts = (
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(pk=row.pk, status=Status.PENDING, channel=Channel.EMAIL)
+            .values_list("attempts", flat=True)
+            .first()
         )
-        if notification_id is not None:
-            rows = rows.filter(pk=notification_id)
-        else:
-            rows = rows.filter(next_attempt_at__lte=now).order_by("next_attempt_at", "pk")
-        row = rows.first()
-        if row is None:  # sent already, or another worker holds it right now
-            return Attempt("skipped", notification_id)
-        row.attempts += 1
+        if attempts is None:  # sent already, or another worker holds it right now
+            return Attempt("skipped", row.pk)
+        row.attempts = attempts + 1
         try:
             if not row.recipient.email:
                 raise ValueError(f"{row.recipient} has no e-mail address")
-            message = email_build(row=row, thread_root_id=_thread_root(row))
+            message = email_build(row=row, thread_root_id=thread_root_id)
             connection.open()
             connection.send_messages([message])
         except Exception as exc:
@@ -365,32 +376,65 @@ def _attempt(*, connection: Any, notification_id: int | None) -> Attempt:
         return Attempt("sent", row.pk)
 
 
-def notification_deliver(*, notification_id: int, drain: int | None = None) -> list[Attempt]:
-    """Send one e-mail row, then up to `drain` other due rows over the same connection.
+def _pending(pks: Sequence[int] | None = None, *, limit: int = 0) -> list[Notification]:
+    """Pending e-mail rows to attempt, read without a lock (`_attempt` takes it): the given
+    ones in that order, or else the `limit` oldest due ones."""
+    rows = Notification.objects.select_related("recipient", "incident").filter(
+        status=Status.PENDING, channel=Channel.EMAIL
+    )
+    if pks is not None:
+        by_pk = {row.pk: row for row in rows.filter(pk__in=pks)}
+        return [by_pk[pk] for pk in dict.fromkeys(pks) if pk in by_pk]
+    if limit <= 0:
+        return []
+    due = rows.filter(next_attempt_at__lte=timezone.now()).order_by("next_attempt_at", "pk")
+    return list(due[:limit])
+
+
+def _send_all(*, connection: Any, rows: list[Notification]) -> tuple[list[Attempt], list[int]]:
+    """Attempt each row over one connection; stop at the first transient failure (the
+    server is in trouble: do not burn other rows' attempts). Returns the attempts and the
+    rows not tried."""
+    roots = _thread_roots(rows)
+    attempts: list[Attempt] = []
+    for n, row in enumerate(rows):
+        attempt = _attempt(
+            connection=connection, row=row,
+            thread_root_id=roots.get((row.incident_id, row.recipient_id)),
+        )  # fmt: skip
+        if attempt.outcome != "skipped":
+            attempts.append(attempt)
+        if attempt.outcome == "retry":
+            return attempts, [r.pk for r in rows[n + 1 :]]
+    return attempts, []
+
+
+def notification_deliver(
+    *, notification_id: int, drain: int | None = None, also: Sequence[int] = ()
+) -> list[Attempt]:
+    """Send one e-mail row and the rows in `also`, then up to `drain` other due rows, all
+    over one SMTP connection; each group's rows and thread roots are read in two queries.
 
     Idempotent: a row that is sent (or held by another worker) is left alone. A transient
     failure schedules the row's next attempt; a permanent one marks it failed, error kept.
     """
-    drain = settings.NOTIFICATIONS["DELIVERY_BATCH"] - 1 if drain is None else drain
+    drain = settings.NOTIFICATIONS["DELIVERY_BATCH"] - 1 - len(also) if drain is None else drain
     connection = get_connection(fail_silently=False)
-    attempts: list[Attempt] = []
     try:
-        attempts.append(_attempt(connection=connection, notification_id=notification_id))
-        for _ in range(drain):
-            if attempts[-1].outcome == "retry":
-                break  # the server is in trouble: do not burn other rows' attempts
-            attempt = _attempt(connection=connection, notification_id=None)
-            if attempt.outcome == "skipped":
-                break  # nothing else is due
-            attempts.append(attempt)
+        attempts, left = _send_all(connection=connection, rows=_pending([notification_id, *also]))
+        in_trouble = any(a.outcome == "retry" for a in attempts)
+        if not in_trouble and drain > 0:
+            attempts += _send_all(connection=connection, rows=_pending(limit=drain))[0]
     finally:
         _close_quietly(connection)
     for attempt in attempts:
         if attempt.outcome == "retry":
+            # The given rows not tried yet go with the retry instead of waiting for the sweeper.
             notification_enqueue(
-                notification_ids=[attempt.notification_id], countdown=attempt.retry_in
+                notification_ids=[attempt.notification_id, *left], countdown=attempt.retry_in
             )
-    return attempts
+            left = []
+    return attempts or [Attempt("skipped", notification_id)]
 
 
 def notification_sweep(*, now: Any = None) -> int:

@@ -8,10 +8,10 @@ from celery import shared_task
 # Retries are not Celery's: the attempt count and the next due time live on the outbox row,
 # so they survive a lost message and the sweeper respects them.
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def deliver_notification(notification_id: int) -> None:
+def deliver_notification(notification_id: int, also: list[int] | None = None) -> None:
     from .services import notification_deliver
 
-    notification_deliver(notification_id=notification_id)
+    notification_deliver(notification_id=notification_id, also=also or ())
 
 
 @shared_task(acks_late=True, ignore_result=True)
