@@ -260,8 +260,41 @@ def notification_queue_many(*, steps: Sequence[NotificationStep]) -> list[Notifi
     created = Notification.objects.bulk_create(rows)
     email_ids = [n.pk for n in created if n.channel == Channel.EMAIL and n.pk]
     if email_ids:
-        transaction.on_commit(lambda: notification_enqueue(notification_ids=email_ids))
+        _enqueue_after_commit(email_ids)
     return created
+
+
+def _enqueue_after_commit(ids: list[int]) -> None:
+    """Enqueue the rows once the transaction commits, together with every other row the
+    same transaction queued, so a burst (a thousand changes in one commit) becomes one task
+    per DELIVERY_BATCH rows instead of one task per row.
+
+    Each step still registers its own on-commit callback (Django drops the callbacks of a
+    rolled-back savepoint); the first one to run enqueues what the transaction collected,
+    the others find nothing left. Rows of a rolled-back savepoint may still be collected:
+    the flush only enqueues rows that exist and are pending.
+    """
+    connection = transaction.get_connection()
+    collected: list[int] = connection.__dict__.setdefault("_outbox_collected", [])
+    collected.extend(ids)
+
+    def flush() -> None:
+        pks = list(dict.fromkeys(collected))
+        collected.clear()
+        if not pks:
+            return
+        try:
+            pending = set(
+                Notification.objects.filter(
+                    pk__in=pks, status=Status.PENDING, channel=Channel.EMAIL
+                ).values_list("pk", flat=True)
+            )
+        except Exception:  # the change is committed: never fail the request over this
+            logger.warning("Could not enqueue %d notification(s); the sweeper will", len(pks))
+            return
+        notification_enqueue(notification_ids=[pk for pk in pks if pk in pending])
+
+    transaction.on_commit(flush)
 
 
 def notification_enqueue(*, notification_ids: list[int], countdown: float | None = None) -> None:
