@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from incidents.roles import FIRST_LEVEL_SUPPORT, INCIDENT_MANAGERS, IT_OPERATIONS
 from tests.conftest import service_missing
@@ -33,6 +34,11 @@ CHROMIUM_ARGS = [
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 PASSWORD = "pw-for-tests"
+# Under load (CI on 2 cores, or pytest-xdist beside the rest of the suite) one request to the
+# live server can take seconds. The waits are generous but bounded, and every step waits for
+# what the user would see next, so a slow server makes a test slow, not red.
+TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 # Every module here starts with `pytestmark = E2E`. The live server needs committed data,
@@ -69,6 +75,14 @@ def browser() -> Iterator:
         chromium.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.failed_call = True
+    return report
+
+
 @dataclass
 class Person:
     """One user in their own browser context (own cookies, own session)."""
@@ -101,7 +115,7 @@ class Person:
 
 
 @pytest.fixture
-def people(browser, live_server) -> Iterator[dict[str, Person]]:
+def people(request, browser, live_server) -> Iterator[dict[str, Person]]:
     """The initiator, first-level support, an incident manager and IT operations, logged in."""
     desk = SupportGroupFactory(name="Service desk", level=1)
     SupportGroupFactory(name="Application support", level=2)
@@ -122,13 +136,17 @@ def people(browser, live_server) -> Iterator[dict[str, Person]]:
         context = browser.new_context(
             viewport={"width": 390, "height": 844} if role == "initiator" else None
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
         person = Person(user=user, page=page, base_url=live_server.url)
         login(person)
         result[role] = person
     yield result
+    if getattr(request.node, "failed_call", False):
+        # What each person's browser showed when the test failed, for the CI log's reader.
+        for role, person in result.items():
+            person.shot(f"failed-{request.node.name}-{role}")
     for context in contexts:
         context.close()
 
@@ -139,4 +157,8 @@ def login(person: Person) -> None:
     page.get_by_label("Username").fill(person.user.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    # Logged in once the page after the login form greets the user by name; going on before
+    # that would abort the login's navigation and leave the next page on the login form.
+    expect(page.locator("nav .navbar-text")).to_have_text(
+        person.user.get_full_name() or person.user.username
+    )

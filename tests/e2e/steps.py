@@ -5,9 +5,20 @@ from datetime import timedelta
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from incidents.forms import ACTIONS
 from incidents.models import Escalation, Incident
 
 from .conftest import Person
+
+
+def sent(page, message: str) -> None:
+    """A form was posted and the page it redirected to confirms it.
+
+    Waiting for the confirmation, not just for the click, is what makes the next step safe:
+    the live server has committed the change, and this page is not still navigating away
+    when the next action (another person's page, a read from the database) starts.
+    """
+    expect(page.locator(".messages .alert-success")).to_contain_text(message)
 
 
 def report(ivy: Person, *, title: str, service: str = "E-mail") -> str:
@@ -59,7 +70,8 @@ def entitlement_decision(sam: Person, number: str, action: str, text: str) -> No
     expect(panel).to_be_visible()
     panel.locator("textarea").first.fill(text)
     panel.locator('button[type="submit"]').click()
-    page.wait_for_load_state()
+    # The queue says which incident was decided and how, once the decision is committed.
+    sent(page, f"{number}: {ACTIONS[action].done}")
 
 
 def incident_action(sam: Person, number: str, action: str, **fields: str) -> None:
@@ -79,7 +91,7 @@ def incident_action(sam: Person, number: str, action: str, **fields: str) -> Non
         else:
             field.fill(value)
     modal.locator('.modal-footer button[type="submit"]').click()
-    page.wait_for_load_state()
+    sent(page, ACTIONS[action].done)
 
 
 # --- incident manager ----------------------------------------------------------------------
@@ -128,4 +140,4 @@ def complete_my_activity(person: Person, note: str) -> None:
     person.go("my-activities")
     page.get_by_placeholder("What was done?").first.fill(note)
     page.get_by_role("button", name="Mark done").first.click()
-    expect(page.locator(".alert-success")).to_contain_text("Marked done")
+    sent(page, "Marked done")

@@ -11,9 +11,9 @@ from incidents.models import Escalation, Incident, Stakeholder, StakeholderNotic
 from incidents.roles import INCIDENT_MANAGERS
 from tests.factories import ServiceFactory, UserFactory
 
-from .conftest import E2E, Person, login
+from .conftest import E2E, TIMEOUT_MS, Person, login
 from .process import escalated
-from .steps import incident_action, report, status_says
+from .steps import incident_action, report, sent, status_says
 
 pytestmark = E2E
 S = Escalation.State
@@ -41,7 +41,7 @@ def _second_manager(browser, live_server) -> Person:
     user = UserFactory(username="max", first_name="Max", last_name="Second",
                        roles=[INCIDENT_MANAGERS])  # fmt: skip
     context = browser.new_context()
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(TIMEOUT_MS)
     person = Person(user=user, page=context.new_page(), base_url=live_server.url)
     login(person)
     return person
@@ -98,7 +98,7 @@ def test_plan_returned_reworked_approved_by_another_manager_changed_and_confirme
     for note in ("Failed over", "Ivy confirms"):
         sam.page.get_by_placeholder("What was done?").first.fill(note)
         sam.page.get_by_role("button", name="Mark done").first.click()
-        expect(sam.page.locator(".alert-success")).to_contain_text("Marked done")
+        sent(sam.page, "Marked done")
     mia.go("manager-incident", number)
     page.get_by_label("Closing note for the initiator").fill("Mail flows again.")
     page.get_by_role("button", name="Confirm deescalation").click()
@@ -138,14 +138,16 @@ def test_major_incident_from_classification_to_review_with_a_linked_incident(peo
     expect(page.locator("#linked-incidents")).to_contain_text("Cannot pay")
     page.get_by_label("Status update for the initiator").fill("Fix expected at 16:00.")
     page.get_by_role("button", name="Send status update").click()
+    sent(page, "The status update was sent to the initiator.")
     page.get_by_label("State you hand over in").fill("Works on the old release.")
     page.get_by_role("button", name="Hand over for deescalation").click()
     expect(page.locator("#case-state")).to_have_text("Escalated")
     assert StakeholderNotice.objects.filter(email="cio@example.com").count() == 1
 
     # The other initiator sees the major incident's update on their own status page.
-    olga = Person(user=other, page=ivy.page.context.browser.new_context().new_page(),
-                  base_url=ivy.base_url)  # fmt: skip
+    context = ivy.page.context.browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    olga = Person(user=other, page=context.new_page(), base_url=ivy.base_url)
     login(olga)
     olga.go("my-incident", theirs)
     expect(olga.page.locator("body")).to_contain_text("Fix expected at 16:00.")
@@ -154,9 +156,11 @@ def test_major_incident_from_classification_to_review_with_a_linked_incident(peo
     _plan(mia, number, "Roll forward with the fix")
     mia.go("manager-incident", number)
     mia.page.get_by_role("button", name="Approve plan").click()
+    expect(mia.page.locator("#case-state")).to_have_text("Being deescalated")
     sam.go("my-activities")
     sam.page.get_by_placeholder("What was done?").first.fill("Released the fix")
     sam.page.get_by_role("button", name="Mark done").first.click()
+    sent(sam.page, "Marked done")
     mia.go("manager-incident", number)
     expect(mia.page.locator("#confirm-blockers")).to_contain_text("post-incident review")
     mia.page.get_by_role("link", name="Write the post-incident review").click()
