@@ -59,6 +59,21 @@ def activity_list_for_owner(
     )
 
 
+def activity_lists_for_owner(
+    *, user: Any, now: datetime | None = None, finished_limit: int = 20
+) -> tuple[list[DeescalationActivity], list[DeescalationActivity]]:
+    """"My activities": every open one, and the latest `finished_limit` finished ones.
+
+    Two queries, so the page does not load the owner's whole history of finished
+    activities (it grows with every plan) to show the last 20."""
+    mine = activity_list_for_owner(user=user, now=now, include_finished=True)
+    Status = DeescalationActivity.Status
+    return (
+        list(mine.filter(status=Status.OPEN)),
+        list(mine.exclude(status=Status.OPEN)[:finished_limit]),
+    )
+
+
 @dataclass(frozen=True)
 class PlanProgress:
     done: int
