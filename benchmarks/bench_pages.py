@@ -153,12 +153,14 @@ def _seed(*, start: int, count: int, fixture: Fixture) -> None:
     - every 10th incident is open; 60 % of the open ones belong to the support user's group,
       half of those are P1 and half (independently) have "Printer" in the title, so the
       priority filter and the search fill a page of 25 already at 1k;
-    - the group's open incidents carry an imminent or a requested case and 2 in 5 a decision
-      of the last week, so the three support tabs fill a page at both sizes;
-    - the board and the operations queue are not paginated: their live cases (escalated,
-      plan submitted, deescalating with open activities, major) are seeded once, with the
-      first 1,000, and the top-up adds only history (closed incidents with deescalated,
-      rejected, avoided and cancelled cases, finished activities, handed-over majors);
+    - live cases are seeded once, with the first 1,000, and the top-up adds only history
+      (closed incidents with deescalated, rejected, avoided and cancelled cases, finished
+      activities, handed-over majors): escalations are the exception, and at 100k a page
+      must show what it showed at 1k. The group's first open incidents carry an imminent or
+      a requested case and 2 in 5 a decision of the last week (the three support tabs
+      fill a page); the others an escalated, plan-submitted, deescalating (with open
+      activities) or major case, 10 of each, for the board and the operations queue, which
+      do not paginate;
     - every 33rd incident is the bench initiator's (30 at 1k, a full page of 20).
     """
     from django.contrib.auth.models import Group, User
@@ -258,7 +260,7 @@ def _seed(*, start: int, count: int, fixture: Fixture) -> None:
                                      to_state="new", note="Reported.", public=True,
                                      created_at=created))  # fmt: skip
         if status in Incident.OPEN_STATUSES:
-            if group_id == desk.pk:
+            if group_id == desk.pk and first:
                 state = S.IMMINENT if (k // 5) % 2 == 0 else S.REQUESTED
                 cases.append(Escalation(
                     incident_id=pk, state=state, source="initiator", reason="Slow",
