@@ -1,15 +1,18 @@
 """Page render times and query counts at 1,000 and 100,000 incidents, SQLite and PostgreSQL.
 
-`make bench` (or `python -m benchmarks bench_pages`). Each backend runs in a child process
-with its own database: a SQLite file under var/bench, and a PostgreSQL database
-`bench_pages` that this script creates and drops. Incidents are seeded with bulk_create
-(10 % open), measured at 1k, topped up to 100k and measured again.
+`make bench` (or `python -m benchmarks bench_pages`). Each size of each backend has its own
+database (SQLite files under var/bench; PostgreSQL databases bench_pages_1000 and
+bench_pages_100000, created and dropped here) and its own child process; the two sizes are
+timed in alternation, page by page, so a shared machine's changing load hits both alike.
+Incidents are seeded with bulk_create, 10 % open (see `_seed` for what each page shows).
 
 Targets (issue 3): the same query count at 1k and 100k; median at 100k <= 1.2x the median
-at 1k; the support queue at 100k <= 40 ms median on PostgreSQL.
+at 1k; the support queue at 100k <= 40 ms median on PostgreSQL. The table also prints what
+each page rendered: it must be the same at both sizes for the ratio to mean anything.
 
-Other pages join by appending to PAGES: a name, the user who looks, and a function that
-returns the URL from the seeded `Fixture` (plus optional extra headers).
+Other pages join by appending to PAGES: a name, the user who looks, a function that returns
+the URL from the seeded `Fixture` (plus optional extra headers) and one that says, from the
+template context, what the page shows.
 """
 
 import json
@@ -31,7 +34,8 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0
 PG_DB = "bench_pages"
 # BENCH_SIZES=1000,10000 for a quick look while working; the targets are for the default.
 SIZES = tuple(int(s) for s in os.environ.get("BENCH_SIZES", "1000,100000").split(","))
-REQUESTS = 25
+REQUESTS = 25  # per page and size, in ROUNDS alternating chunks
+ROUNDS = 5
 WARMUP = 3
 OPEN_SHARE = 0.10
 
@@ -393,67 +397,80 @@ def _seed(*, start: int, count: int, fixture: Fixture) -> None:
             ])  # fmt: skip
 
 
-def _measure(fixture: Fixture) -> dict[str, dict[str, Any]]:
-    from django.contrib.auth.models import User
-    from django.db import connection
-    from django.test import Client
+class _Pages:
+    """One child's side of the measurement: logged-in clients and the seeded fixture."""
 
-    results = {}
-    clients: dict[str, Client] = {}
-    for page in PAGES:
-        client = clients.get(page.user)
+    def __init__(self, fixture: Fixture) -> None:
+        self.fixture = fixture
+        self.clients: dict[str, Any] = {}
+
+    def _client(self, page: Page) -> Any:
+        from django.contrib.auth.models import User
+        from django.test import Client
+
+        client = self.clients.get(page.user)
         if client is None:
-            client = clients[page.user] = Client()
-            client.force_login(User.objects.get(pk=fixture.users[page.user]))
-        url = page.url(fixture)
+            client = self.clients[page.user] = Client()
+            client.force_login(User.objects.get(pk=self.fixture.users[page.user]))
+        return client
+
+    def warm(self, page: Page) -> dict[str, Any]:
+        """Warm up; return what the page shows and how many queries it runs."""
+        from django.db import connection
+
+        client, url = self._client(page), page.url(self.fixture)
         for _ in range(WARMUP):
             response = client.get(url, **page.headers)
             assert response.status_code == 200, (page.name, response.status_code)
-        shown = page.rows(response.context)
         queries: list[str] = []
 
-        def count(execute, sql, params, many, context, queries=queries):
+        def count(execute, sql, params, many, context):
             queries.append(sql)
             return execute(sql, params, many, context)
 
         # An execute wrapper, not CaptureQueriesContext: request_started resets that log.
         with connection.execute_wrapper(count):
             client.get(url, **page.headers)
+        return {"rows": page.rows(response.context), "queries": len(queries)}
+
+    def time(self, page: Page, n: int) -> list[float]:
+        client, url = self._client(page), page.url(self.fixture)
         times = []
-        for _ in range(REQUESTS):
+        for _ in range(n):
             started = time.perf_counter()
             client.get(url, **page.headers)
             times.append((time.perf_counter() - started) * 1000)
-        results[page.name] = {
-            "median_ms": statistics.median(times),
-            "queries": len(queries),
-            "rows": shown,
-        }
-    return results
+        return times
 
 
-def child(backend: str) -> None:
+def child(backend: str, size: int) -> None:
+    """Seed `size` incidents, then answer the parent's commands on stdin, one JSON a line.
+
+    The same seed at both sizes (the 100k database first gets the 1k set, then the top-up),
+    so the 1k incidents and the fixture are the same rows in both databases."""
     _setup_django()
     from django.core.management import call_command
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    fixture = Fixture()
+    started = time.perf_counter()
+    done = 0
+    for step in SIZES:
+        if step > size:
+            break
+        _seed(start=done, count=step - done, fixture=fixture)
+        done = step
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-    fixture = Fixture()
-    out: dict[str, Any] = {"backend": backend, "sizes": {}}
-    done = 0
-    for size in SIZES:
-        started = time.perf_counter()
-        _seed(start=done, count=size - done, fixture=fixture)
-        done = size
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("VACUUM ANALYZE")
-        seeded = time.perf_counter() - started
-        out["sizes"][str(size)] = {"seed_s": seeded, "pages": _measure(fixture)}
-    print("RESULT " + json.dumps(out), flush=True)
+            cursor.execute("VACUUM ANALYZE")
+    print("READY " + json.dumps({"seed_s": time.perf_counter() - started}), flush=True)
+    pages, by_name = _Pages(fixture), {page.name: page for page in PAGES}
+    for line in sys.stdin:
+        command = json.loads(line)
+        page = by_name[command["page"]]
+        answer = pages.warm(page) if command["do"] == "warm" else pages.time(page, command["n"])
+        print("ANSWER " + json.dumps(answer), flush=True)
 
 
 # --- the parent: both backends, then the table ----------------------------------------
@@ -466,24 +483,65 @@ def _pg(sql: str) -> None:
         conn.execute(sql)
 
 
-def _run_child(backend: str, database_url: str) -> dict[str, Any] | None:
-    env = dict(os.environ, DATABASE_URL=database_url, VAR_DIR=str(VAR))
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_pages", "--child", backend],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    print(f"{backend}: the benchmark failed\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return None
+class _Child:
+    def __init__(self, backend: str, size: int, database_url: str) -> None:
+        env = dict(os.environ, DATABASE_URL=database_url, VAR_DIR=str(VAR))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bench_pages", "--child", backend, str(size)],
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def _read(self, tag: str) -> Any:
+        for line in self.proc.stdout:
+            if line.startswith(tag + " "):
+                return json.loads(line[len(tag) + 1 :])
+        raise RuntimeError(f"the benchmark child exited ({self.proc.wait()})")
+
+    def ready(self) -> dict[str, Any]:
+        return self._read("READY")
+
+    def ask(self, **command: Any) -> Any:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self._read("ANSWER")
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def _run_backend(backend: str, urls: tuple[str, str]) -> dict[str, Any] | None:
+    """Both sizes at once, each in its own database and process, timed in alternation:
+    the machine is shared, and a burst of load then slows 1k and 100k alike instead of
+    landing on one of them and faking a ratio."""
+    children = [_Child(backend, size, url) for size, url in zip(SIZES, urls, strict=True)]
+    try:
+        out: dict[str, Any] = {"backend": backend, "sizes": {}}
+        for size, proc in zip(SIZES, children, strict=True):
+            out["sizes"][str(size)] = {**proc.ready(), "pages": {}}
+        for page in PAGES:
+            figures = [proc.ask(do="warm", page=page.name) for proc in children]
+            times: list[list[float]] = [[], []]
+            for _ in range(ROUNDS):
+                for index, proc in enumerate(children):
+                    times[index] += proc.ask(do="time", page=page.name, n=REQUESTS // ROUNDS)
+            for size, figure, own in zip(SIZES, figures, times, strict=True):
+                figure["median_ms"] = statistics.median(own)
+                out["sizes"][str(size)]["pages"][page.name] = figure
+        return out
+    except (RuntimeError, BrokenPipeError) as exc:
+        print(f"{backend}: the benchmark failed: {exc}")
+        return None
+    finally:
+        for proc in children:
+            proc.close()
 
 
 def _report(result: dict[str, Any]) -> list[str]:
     small, large = (result["sizes"][str(s)] for s in SIZES)
     backend = result["backend"]
     print(f"\n{backend}: seeded {SIZES[0]:,} in {small['seed_s']:.1f} s, "
-          f"topped up to {SIZES[1]:,} in {large['seed_s']:.1f} s")  # fmt: skip
+          f"{SIZES[1]:,} in {large['seed_s']:.1f} s")  # fmt: skip
     print(f"  {'page':32} {'rows rendered (both sizes)':34} {'q 1k':>5} {'q 100k':>6} "
           f"{'ms 1k':>7} {'ms 100k':>8} {'ratio':>6}  target")  # fmt: skip
     misses = []
@@ -512,21 +570,25 @@ def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     # The machines are shared: a busy one makes every figure slower, the ratios less so.
     print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    sqlite_file = VAR / "bench_pages.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{sqlite_file}{suffix}").unlink(missing_ok=True)
-    results = [_run_child("sqlite", f"sqlite:///{sqlite_file}")]
+    files = [VAR / f"bench_pages_{size}.sqlite3" for size in SIZES]
+    for file in files:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{file}{suffix}").unlink(missing_ok=True)
+    results = [_run_backend("sqlite", tuple(f"sqlite:///{file}" for file in files))]
+    names = [f"{PG_DB}_{size}" for size in SIZES]
     try:
-        _pg(f"DROP DATABASE IF EXISTS {PG_DB}")
-        _pg(f"CREATE DATABASE {PG_DB}")
+        for name in names:
+            _pg(f"DROP DATABASE IF EXISTS {name}")
+            _pg(f"CREATE DATABASE {name}")
     except Exception as exc:  # no server on this machine: report SQLite alone
         print(f"PostgreSQL not available ({exc}); skipping it.")
     else:
         try:
             base = PG_ADMIN_URL.rsplit("/", 1)[0]
-            results.append(_run_child("postgresql", f"{base}/{PG_DB}"))
+            results.append(_run_backend("postgresql", tuple(f"{base}/{n}" for n in names)))
         finally:
-            _pg(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+            for name in names:
+                _pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     misses = []
     for result in results:
         if result:
@@ -536,7 +598,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        child(sys.argv[2])
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child(sys.argv[2], int(sys.argv[3]))
     else:
         main()
