@@ -52,5 +52,9 @@ class Migration(migrations.Migration):
                 name="incident_queue_by_priority",
             ),
         ),
+        migrations.AddIndex(
+            model_name="operationslog",
+            index=models.Index(fields=["kind", "-created_at"], name="operations_log_by_kind"),
+        ),
         migrations.RunPython(create_title_statistics, drop_title_statistics),
     ]
