@@ -59,6 +59,29 @@ def activity_list_for_owner(
     )
 
 
+def activity_lists_for_owner(
+    *, user: Any, now: datetime | None = None, finished_limit: int = 20
+) -> tuple[list[DeescalationActivity], list[DeescalationActivity]]:
+    """The "My activities" page: every open one, and the latest `finished_limit` finished ones.
+
+    The same rows as `activity_list_for_owner(include_finished=True)`, in two queries, so
+    the page does not load the owner's whole history of finished activities (it grows
+    with every plan) to show the last 20."""
+    Status = DeescalationActivity.Status
+    open_ones = activity_list_for_owner(user=user, now=now).filter(status=Status.OPEN)
+    finished = (
+        DeescalationActivity.objects.filter(owner=user)
+        .exclude(status=Status.OPEN)
+        .exclude(plan__escalation__state__in=[S.ESCALATED, S.PLAN_SUBMITTED])
+        .select_related("plan__escalation__incident", "plan__escalation__incident__service")
+        .annotate(finished=Value(True), overdue=Value(False))
+        # The activity_finished_by_owner index holds this order: the scan stops after 20.
+        # (complete and cancel set finished_at, so NULLS LAST of the mixed list is moot.)
+        .order_by("-finished_at", "due_at", "pk")
+    )
+    return list(open_ones), list(finished[:finished_limit])
+
+
 @dataclass(frozen=True)
 class PlanProgress:
     done: int

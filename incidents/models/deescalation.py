@@ -62,6 +62,15 @@ class DeescalationActivity(FSMModelMixin, models.Model):
     class Meta:
         ordering = ["position", "due_at"]
         verbose_name_plural = "deescalation activities"
+        indexes = [
+            # "My activities": the owner's latest finished ones, walked in order and cut
+            # after 20, whatever the length of the owner's history.
+            models.Index(
+                fields=["owner", "-finished_at", "due_at", "id"],
+                condition=~models.Q(status="open"),
+                name="activity_finished_by_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.description[:60]

@@ -394,6 +394,9 @@ class OperationsLog(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        # "Recently handed over" on the IT operations queue: the latest 10 of one kind,
+        # read off the index instead of sorting every log row ever written.
+        indexes = [models.Index(fields=["kind", "-created_at"], name="operations_log_by_kind")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"

@@ -33,7 +33,7 @@ from incidents.selectors_boards import (
     timeline_for_staff,
     user_list_staff,
 )
-from incidents.selectors_deescalation import activity_list_for_owner, next_update_due
+from incidents.selectors_deescalation import activity_lists_for_owner, next_update_due
 from incidents.services.deescalation import (
     ActivityDraft,
     activity_add,
@@ -315,13 +315,13 @@ def plan_edit(request: HttpRequest, number: str) -> HttpResponse:
 def _my_activities(
     request: HttpRequest, *, bound=None, refusal: str = "", status: int = 200
 ) -> HttpResponse:
-    activities = list(activity_list_for_owner(user=request.user, include_finished=True))
+    open_ones, finished = activity_lists_for_owner(user=request.user)
     return render(
         request,
         "incidents/manager/my_activities.html",
         {
-            "open": [a for a in activities if a.status == "open"],
-            "finished": [a for a in activities if a.status != "open"][:20],
+            "open": open_ones,
+            "finished": finished,
             "form": ActivityCompleteForm(prefix="complete"),
             "bound": bound,
             "refusal": refusal,
