@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
@@ -35,7 +35,7 @@ from incidents.services.incidents import (
     incident_report,
 )
 
-from .home import refusal_message
+from .actions import page_action
 
 LIST_FILTERS = {
     "open": ("Open", {"status__in": Incident.OPEN_STATUSES}),
@@ -162,19 +162,15 @@ ACTIONS = {
 @login_required
 def incident_status_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
     incident = incident_get_for_initiator(user=request.user, number=number)
-    if action not in ACTIONS:
-        raise Http404("No such action.")
-    form_class, perform = ACTIONS[action]
-    form = form_class(request.POST, prefix=action)
-    if not form.is_valid():
-        return _status_page(request, incident, bound={action: form}, status=400)
-    try:
-        message = perform(request, incident, form.cleaned_data)
-    except ActionRefused as refused:
-        incident.refresh_from_db()
-        return _status_page(request, incident, refusal=refusal_message(refused), status=409)
-    messages.success(request, message)
-    return redirect("my-incident", number=incident.number)
+    return page_action(
+        request,
+        registry=ACTIONS,
+        action=action,
+        target=incident,
+        reload=lambda: incident_get_for_initiator(user=request.user, number=number),
+        render=lambda target, **context: _status_page(request, target, **context),
+        done=redirect("my-incident", number=incident.number),
+    )
 
 
 urlpatterns = [

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -49,6 +49,7 @@ from incidents.services.deescalation import (
 )
 from incidents.services.errors import ActionRefused, IncidentChanged
 
+from .actions import page_action
 from .home import refusal_message, role_required
 
 S = Escalation.State
@@ -221,23 +222,15 @@ ACTIONS: dict[str, tuple[Any, Any]] = {
 @require_POST
 @role_required("manage_deescalation")
 def workspace_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
-    case = escalation_get_for_staff(number=number)
-    if action not in ACTIONS:
-        raise Http404("No such action.")
-    form_class, perform = ACTIONS[action]
-    data: dict[str, Any] = {"seen_state": request.POST.get("seen_state", "")}
-    if form_class is not None:
-        form = form_class(request.POST, prefix=action)
-        if not form.is_valid():
-            return _workspace(request, case, bound={action: form}, status=400)
-        data = form.cleaned_data
-    try:
-        message = perform(request, case, data)
-    except ActionRefused as refused:
-        case = escalation_get_for_staff(number=number)
-        return _workspace(request, case, refusal=refusal_message(refused), status=409)
-    messages.success(request, message)
-    return redirect("manager-incident", number=number)
+    return page_action(
+        request,
+        registry=ACTIONS,
+        action=action,
+        target=escalation_get_for_staff(number=number),
+        reload=lambda: escalation_get_for_staff(number=number),
+        render=lambda case, **context: _workspace(request, case, **context),
+        done=redirect("manager-incident", number=number),
+    )
 
 
 def _plan_initial(case: Escalation) -> tuple[dict, list[dict]]:

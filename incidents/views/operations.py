@@ -49,6 +49,7 @@ from incidents.services.operations import (
     major_log_action,
 )
 
+from .actions import page_action
 from .home import refusal_message, role_required
 
 S = Escalation.State
@@ -212,22 +213,20 @@ ACTIONS: dict[str, tuple[Any, Any]] = {
 @require_POST
 @role_required("operate_major")
 def workspace_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
-    case = escalation_get_for_staff(number=number)
-    if action not in ACTIONS:
-        raise Http404("No such action.")
-    form_class, perform = ACTIONS[action]
-    form = form_class(request.POST, prefix=action)
-    if not form.is_valid():
-        return _workspace(request, case, bound={action: form}, status=400)
-    try:
-        message = perform(request, case, form.cleaned_data)
-    except ActionRefused as refused:
-        case = escalation_get_for_staff(number=number)
-        return _workspace(request, case, refusal=refusal_message(refused), status=409)
-    messages.success(request, message)
-    if request.POST.get("back") == "queue":
-        return redirect("operations-queue")
-    return redirect("operations-incident", number=number)
+    back_to_queue = request.POST.get("back") == "queue"
+    return page_action(
+        request,
+        registry=ACTIONS,
+        action=action,
+        target=escalation_get_for_staff(number=number),
+        reload=lambda: escalation_get_for_staff(number=number),
+        render=lambda case, **context: _workspace(request, case, **context),
+        done=(
+            redirect("operations-queue")
+            if back_to_queue
+            else redirect("operations-incident", number=number)
+        ),
+    )
 
 
 # --- the post-incident review (IT operations or the incident managers) -------------------
