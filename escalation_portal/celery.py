@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "escalation_portal.settings")
@@ -17,3 +17,16 @@ kombu_sqlalchemy.Transport.polling_interval = 0.05
 app = Celery("escalation_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_db_connections(**kwargs) -> None:
+    """What Django does around each request: drop a connection that is broken, older than
+    CONN_MAX_AGE or left in a failed state, keep a healthy one (CELERY_DB_REUSE_MAX)."""
+    task = kwargs.get("task")
+    if task is not None and task.request.is_eager:  # inside the caller's transaction
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
