@@ -64,8 +64,8 @@ def on_hold(prefix: str = "") -> ExpressionWrapper:
 # priorities the share ranks a P5 at 80 % with a day left above a P1 at 50 % with two
 # hours left, and no index can hold it: the order of two shares with different targets
 # changes as time passes. resolution_due is stored (sla_sync keeps it true, calendars
-# included), so the partial index incident_queue_risk hands out a page of 25 rows in
-# order without reading or sorting the other open incidents.
+# included), so the index incident_open_risk hands out a page of 25 rows in order
+# without reading or sorting the other open incidents.
 RISK = (on_hold(), "resolution_due", "priority", "pk")
 SORTS = {
     # name -> order_by; every order ends on pk so pages never overlap.
@@ -189,12 +189,16 @@ def incident_list_support_queue(
 ) -> QuerySet[Incident]:
     """Open incidents of the user's groups, riskiest first, whole rows for the table.
 
-    The paginator counts with an index-only scan of the partial index on open incidents
-    and slices this queryset: on PostgreSQL the slice walks incident_queue_risk (or
-    incident_queue_by_age) in order and stops after the page, so the annotations below
-    are computed for 25 rows, not for every open incident.
+    The paginator counts with an index-only scan of the open incidents' index entries
+    and slices this queryset: the slice walks incident_open_risk (or
+    incident_open_by_priority) in order and stops after the page, so the
+    annotations below are computed for 25 rows, not for every open incident. The filter
+    is on the stored open_flag, not on status IN (...): SQLite cannot match a partial
+    index against bound status values and would read and sort every open incident.
     """
-    qs = _scope(Incident.objects.open(), group_ids=group_ids)
+    # Value(True), not True: Django writes `open_flag=True` as a bare WHERE "open_flag",
+    # which SQLite does not treat as an equality on the index column; "= 1" it does.
+    qs = _scope(Incident.objects.filter(open_flag=Value(True)), group_ids=group_ids)
     if filters.priority:
         qs = qs.filter(priority=filters.priority)
     if filters.service:

@@ -93,6 +93,18 @@ class Incident(ConcurrentTransitionMixin, models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # status IN the open statuses, stored by the database, for the queue's indexes. SQLite
+    # uses a partial index only when it can prove the query implies the index's WHERE, and
+    # it cannot for the status values Django binds as parameters; an equality on this
+    # column is an ordinary index prefix on both backends. Read is_open (the property) in
+    # Python: this column is only as fresh as the last read from the database.
+    open_flag = models.GeneratedField(
+        expression=Q(status__in=OPEN_STATUSES_),
+        output_field=models.BooleanField(),
+        db_persist=True,
+        editable=False,
+    )
+
     objects = IncidentQuerySet.as_manager()
 
     class Meta:
@@ -100,52 +112,36 @@ class Incident(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["status", "resolution_due"], name="incident_open_by_due"),
             models.Index(fields=["initiator", "-created_at"], name="incident_by_initiator"),
-            # The support queue (incidents.selectors.RISK): partial indexes over the open
-            # incidents only, in the order the page reads them, so a page of 25 rows costs
-            # the same with 100 or 10,000 open incidents and the count is an index-only
-            # scan that never touches the closed history.
+            # The support queue (incidents.selectors.RISK): the open incidents lead each
+            # index (open_flag = true), in the order the page reads them, so a page of 25
+            # rows costs the same with 100 or 10,000 open incidents and the count is an
+            # index-only scan that skips the closed history. Plain indexes, not partial
+            # ones: SQLite matches those only for literal status values (see open_flag).
             models.Index(
                 F("assignment_group"),
+                F("open_flag"),
                 ExpressionWrapper(Q(on_hold_since__isnull=False), output_field=BooleanField()),
                 F("resolution_due"),
                 F("priority"),
                 F("id"),
-                condition=Q(status__in=OPEN_STATUSES_),
-                name="incident_queue_risk",
+                name="incident_open_risk",
             ),
             # Someone in no support group sees every open incident in the same order.
             models.Index(
+                F("open_flag"),
                 ExpressionWrapper(Q(on_hold_since__isnull=False), output_field=BooleanField()),
                 F("resolution_due"),
                 F("priority"),
                 F("id"),
-                condition=Q(status__in=OPEN_STATUSES_),
-                name="incident_queue_risk_all",
-            ),
-            # SQLite never matches the partial indexes above (Django binds the status values
-            # as parameters), so it reads the open incidents of a group from this one and
-            # sorts them; PostgreSQL uses the partial ones.
-            models.Index(
-                fields=[
-                    "assignment_group",
-                    "status",
-                    "priority",
-                    "created_at",
-                    "resolution_due",
-                    "paused_seconds",
-                    "on_hold_since",
-                    "id",
-                ],
-                name="incident_queue_by_group",
+                name="incident_open_risk_all",
             ),
             # Filtered by priority, sorted by age (or by risk within the priority). On
             # PostgreSQL number and title ride along (INCLUDE), so the paginator counts a
             # search's matches from the index alone instead of fetching every open row.
             models.Index(
-                fields=["assignment_group", "priority", "created_at", "id"],
+                fields=["assignment_group", "open_flag", "priority", "created_at", "id"],
                 include=["number", "title"],
-                condition=Q(status__in=OPEN_STATUSES_),
-                name="incident_queue_by_priority",
+                name="incident_open_by_priority",
             ),
         ]
         permissions = list(PERMISSIONS.items())
