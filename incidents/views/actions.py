@@ -13,6 +13,8 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 
+from incidents.forms import ACTIONS as STAFF_ACTIONS
+from incidents.forms import ActionCall
 from incidents.services.errors import ActionRefused
 
 from .home import refusal_message
@@ -47,3 +49,26 @@ def page_action(
         return render(reload(), refusal=refusal_message(refused), status=409)
     messages.success(request, message)
     return done
+
+
+def staff_action(slug: str, *, done: str) -> Perform:
+    """A page's action that is the incident page's action `slug`: the same service call.
+
+    The role pages (IM workspace, IT operations workspace) act on a case; they say `done`
+    in their own words but must not call the service their own way.
+    """
+    action = STAFF_ACTIONS[slug]
+
+    def perform(request: HttpRequest, case: Any, data: dict[str, Any]) -> str:
+        action.run(
+            ActionCall(
+                incident=case.incident,
+                case=case,
+                actor=request.user,
+                data=data,
+                seen_state=data.get("seen_state") or None,
+            )
+        )
+        return done
+
+    return perform

@@ -39,17 +39,13 @@ from incidents.services.deescalation import (
     activity_add,
     activity_cancel,
     activity_complete,
-    deescalation_confirm,
-    plan_approve,
     plan_draft,
     plan_reorder,
-    plan_return,
     plan_submit,
-    status_update_post,
 )
 from incidents.services.errors import ActionRefused, IncidentChanged
 
-from .actions import page_action
+from .actions import page_action, staff_action
 from .home import refusal_message, role_required
 
 S = Escalation.State
@@ -153,37 +149,6 @@ def workspace(request: HttpRequest, number: str) -> HttpResponse:
     return _workspace(request, escalation_get_for_staff(number=number))
 
 
-def _submit(request, case, data):
-    plan_submit(escalation=case, actor=request.user, seen_state=data.get("seen_state") or None)
-    return "The plan is submitted for approval."
-
-
-def _approve(request, case, data):
-    plan_approve(escalation=case, actor=request.user, seen_state=data.get("seen_state") or None)
-    return "The plan is approved: the owners have their activities and the initiator is told."
-
-
-def _return(request, case, data):
-    plan_return(
-        escalation=case, actor=request.user, comment=data["comment"],
-        seen_state=data["seen_state"] or None,
-    )  # fmt: skip
-    return "The plan went back to its author for rework."
-
-
-def _confirm(request, case, data):
-    deescalation_confirm(
-        escalation=case, actor=request.user, note=data["note"],
-        seen_state=data["seen_state"] or None,
-    )  # fmt: skip
-    return "Deescalation confirmed. The initiator has been told."
-
-
-def _update(request, case, data):
-    status_update_post(incident=case.incident, actor=request.user, message=data["message"])
-    return "The status update was sent to the initiator."
-
-
 def _add_activity(request, case, data):
     created = activity_add(
         escalation=case, actor=request.user,
@@ -209,11 +174,30 @@ class ReorderForm(forms.Form):
 
 # action -> (form class or None for a plain button, service call)
 ACTIONS: dict[str, tuple[Any, Any]] = {
-    "submit_plan": (None, _submit),
-    "approve_plan": (None, _approve),
-    "return_plan": (ReturnPlanForm, _return),
-    "confirm_deescalation": (ConfirmDeescalationForm, _confirm),
-    "status_update": (StatusUpdateForm, _update),
+    "submit_plan": (None, staff_action("submit_plan", done="The plan is submitted for approval.")),
+    "approve_plan": (
+        None,
+        staff_action(
+            "approve_plan",
+            done=(
+                "The plan is approved: the owners have their activities and the initiator is told."
+            ),
+        ),
+    ),
+    "return_plan": (
+        ReturnPlanForm,
+        staff_action("return_plan", done="The plan went back to its author for rework."),
+    ),
+    "confirm_deescalation": (
+        ConfirmDeescalationForm,
+        staff_action(
+            "confirm_deescalation", done="Deescalation confirmed. The initiator has been told."
+        ),
+    ),
+    "status_update": (
+        StatusUpdateForm,
+        staff_action("status_update", done="The status update was sent to the initiator."),
+    ),
     "add_activity": (ActivityForm, _add_activity),
     "reorder": (ReorderForm, _reorder),
 }

@@ -34,7 +34,6 @@ from incidents.selectors_boards import (
     user_list_staff,
 )
 from incidents.selectors_deescalation import major_incident_criteria
-from incidents.services.deescalation import status_update_post
 from incidents.services.errors import ActionRefused, IncidentChanged
 from incidents.services.major_incidents import (
     FollowUpDraft,
@@ -45,11 +44,9 @@ from incidents.services.major_incidents import (
 from incidents.services.operations import (
     major_acknowledge,
     major_escalate_further,
-    major_hand_over,
-    major_log_action,
 )
 
-from .actions import page_action
+from .actions import page_action, staff_action
 from .home import refusal_message, role_required
 
 S = Escalation.State
@@ -178,35 +175,22 @@ def _link(request, case, data):
     return f"{related.number} is linked: its initiator now receives this incident's updates."
 
 
-def _log_action(request, case, data):
-    major_log_action(
-        escalation=case, actor=request.user, note=data["note"],
-        seen_state=data["seen_state"] or None,
-    )  # fmt: skip
-    return "The action is logged."
-
-
-def _hand_over(request, case, data):
-    major_hand_over(
-        escalation=case, actor=request.user, note=data["note"],
-        seen_state=data["seen_state"] or None,
-    )  # fmt: skip
-    return "Handed over: the incident managers now plan the deescalation."
-
-
-def _update(request, case, data):
-    status_update_post(incident=case.incident, actor=request.user, message=data["message"])
-    return "The status update was sent to the initiator."
-
-
 ACTIONS: dict[str, tuple[Any, Any]] = {
     "impact": (ImpactForm, _impact),
     "link": (LinkIncidentForm, _link),
     "acknowledge": (AcknowledgeForm, _acknowledge),
     "escalate_further": (EscalateFurtherForm, _escalate_further),
-    "log_action": (LogActionForm, _log_action),
-    "hand_over": (HandOverForm, _hand_over),
-    "status_update": (StatusUpdateForm, _update),
+    "log_action": (LogActionForm, staff_action("log_action", done="The action is logged.")),
+    "hand_over": (
+        HandOverForm,
+        staff_action(
+            "hand_over", done="Handed over: the incident managers now plan the deescalation."
+        ),
+    ),
+    "status_update": (
+        StatusUpdateForm,
+        staff_action("status_update", done="The status update was sent to the initiator."),
+    ),
 }
 
 
