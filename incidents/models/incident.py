@@ -135,13 +135,17 @@ class Incident(ConcurrentTransitionMixin, models.Model):
                 F("id"),
                 name="incident_open_risk_all",
             ),
-            # Filtered by priority, sorted by age (or by risk within the priority). On
-            # PostgreSQL number and title ride along (INCLUDE), so the paginator counts a
-            # search's matches from the index alone instead of fetching every open row.
+            # Filtered by priority, sorted by age (or by risk within the priority).
             models.Index(
                 fields=["assignment_group", "open_flag", "priority", "created_at", "id"],
-                include=["number", "title"],
                 name="incident_open_by_priority",
+            ),
+            # The queue's count (incidents.selectors.incident_count_support_queue): with
+            # the priority filter and the search's columns in the index, the paginator
+            # counts from index entries without fetching a row, on both backends.
+            models.Index(
+                fields=["assignment_group", "status", "priority", "number", "title"],
+                name="incident_open_count",
             ),
         ]
         permissions = list(PERMISSIONS.items())

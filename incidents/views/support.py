@@ -1,9 +1,9 @@
 """First-level support: the queue with its tabs, and the entitlement check screen."""
 
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from incidents.entitlement import entitlement_recommendation
 from incidents.forms import ACTIONS, action_form, available_actions
 from incidents.models import Escalation, Priority
+from incidents.pagination import CountedPaginator
 from incidents.selectors import (
     QueueFilters,
     duration_words,
@@ -20,9 +21,12 @@ from incidents.selectors import (
     escalation_list_entitlement,
     escalation_list_imminent,
     escalation_list_recently_decided,
+    incident_count_support_queue,
     incident_list_support_queue,
+    is_stale,
     services,
     sla_bar,
+    sla_used_share,
     staff_users,
     support_group_ids,
     support_tab_counts,
@@ -51,23 +55,28 @@ def support_queue(request: HttpRequest) -> HttpResponse:
         tab = "queue"
     group_ids = support_group_ids(user=request.user)
     filters = QueueFilters.from_query(request.GET)
+    count = None  # the tabs' pages count their own queryset
     if tab == "queue":
         rows: Any = incident_list_support_queue(
-            user=request.user, group_ids=group_ids, filters=filters, now=now
+            user=request.user, group_ids=group_ids, filters=filters
+        )
+        count = partial(
+            incident_count_support_queue, user=request.user, group_ids=group_ids, filters=filters
         )
     elif tab == "imminent":
-        rows = escalation_list_imminent(group_ids=group_ids, now=now)
+        rows = escalation_list_imminent(group_ids=group_ids)
     elif tab == "entitlement":
-        rows = escalation_list_entitlement(group_ids=group_ids, now=now)
+        rows = escalation_list_entitlement(group_ids=group_ids)
     else:
         rows = escalation_list_recently_decided(group_ids=group_ids, now=now)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CountedPaginator(rows, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
     for row in page:
-        # The SLA bar's words come from the fraction the database computed: no query.
+        # Arithmetic on the loaded row: no query.
         incident = row if tab == "queue" else row.incident
-        used = getattr(row, "sla_used", None)
-        if used is not None:
-            row.sla = sla_bar(incident=incident, used=used, now=now)
+        if tab != "decided":
+            row.sla = sla_bar(incident=incident, used=sla_used_share(incident, now=now), now=now)
+        if tab == "queue":
+            row.stale = is_stale(incident, now=now)
         started = getattr(row, "requested_at", None) or row.created_at
         row.age = duration_words((now - started).total_seconds())
     context = {

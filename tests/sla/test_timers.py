@@ -199,3 +199,31 @@ def test_the_explanation_renders_for_the_incident_page(clock, initiator, support
     assert "50 % of the resolution target used" in html
     assert "75 % of the resolution target will be used" in html
     assert "54 %" in html
+
+
+def test_the_queues_share_of_the_target_agrees_with_the_sla_engine(
+    clock, initiator, support_user, service
+):
+    """The support queue computes the SLA bar from the loaded row (incidents.selectors):
+    on a 24x7 calendar it must say what sla_status says, running and paused."""
+    from django.utils import timezone
+
+    from incidents.selectors import sla_used_share
+
+    incident = report(initiator, service)  # P3: 24 h resolution
+    incident_start_work(incident=incident, actor=support_user)
+    clock.shift(timedelta(hours=6))
+    incident.refresh_from_db()
+    assert sla_used_share(incident, now=timezone.now()) == pytest.approx(0.25)
+    incident_put_on_hold(incident=incident, actor=support_user, reason="Need the VPN log")
+    clock.shift(timedelta(hours=3))
+    incident.refresh_from_db()
+    assert sla_used_share(incident, now=timezone.now()) == pytest.approx(
+        sla_resolution_consumed(incident)
+    )
+    assert sla_used_share(incident, now=timezone.now()) == pytest.approx(0.25)  # paused
+    incident_resume(incident=incident, actor=support_user)
+    clock.shift(timedelta(hours=6))
+    incident.refresh_from_db()
+    assert sla_used_share(incident, now=timezone.now()) == pytest.approx(0.5)
+    assert sla_resolution_consumed(incident) == pytest.approx(0.5)

@@ -214,3 +214,34 @@ def test_every_tab_runs_the_same_few_queries_at_10_and_200_incidents(
     assert rows(response)
     with django_assert_max_num_queries(12):
         assert client.get(QUEUE, {"tab": tab, "page": 2}, HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_the_total_counts_exactly_the_matching_open_incidents_of_the_group(
+    client, support_user, desk, service, initiator
+):
+    printers = [
+        IncidentFactory(service=service, initiator=initiator, title=f"Printer {n} offline")
+        for n in range(27)
+    ]
+    others = [IncidentFactory(service=service, initiator=initiator) for _ in range(2)]
+    closed = [IncidentFactory(service=service, initiator=initiator, title="Printer fixed")
+              for _ in range(3)]  # fmt: skip
+    Incident.objects.filter(pk__in=[i.pk for i in closed]).update(status=Incident.Status.CLOSED)
+    elsewhere = SupportGroup.objects.create(name="Elsewhere", level=1)
+    away = IncidentFactory(service=service, initiator=initiator, title="Printer elsewhere")
+    Incident.objects.filter(pk=away.pk).update(assignment_group=elsewhere)
+    client.force_login(support_user)
+
+    html = client.get(QUEUE).content.decode()
+    assert "1\N{EN DASH}25 of 29" in html
+    first = client.get(QUEUE, {"q": "PRINTER"})
+    assert "1\N{EN DASH}25 of 27" in first.content.decode()
+    assert len(rows(client.get(QUEUE, {"q": "printer", "page": 2}))) == 2
+    # A number typed in small letters, whole or its end, finds the incident.
+    assert rows(client.get(QUEUE, {"q": others[0].number.lower()})) == [others[0].number]
+    assert rows(client.get(QUEUE, {"q": printers[0].number[-4:].lower()}))[0].endswith(
+        printers[0].number[-4:]
+    )
+    # Sorting from a searched page keeps the search and starts again at page 1.
+    head = client.get(QUEUE, {"q": "printer", "page": 2}).content.decode()
+    assert 'href="?q=printer&amp;sort=number"' in head
