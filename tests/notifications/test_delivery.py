@@ -243,3 +243,25 @@ def test_a_session_the_server_dropped_is_reopened_without_costing_an_attempt(
     row.refresh_from_db()
     assert attempt.outcome == "sent" and row.status == "sent" and row.attempts == 1
     assert len(set(smtp_server.sessions)) == 2
+
+
+def test_a_sent_row_reads_back_with_its_sending_time(db, initiator, service):
+    """The sent mark is written in SQL of its own (services._mark_sent): the time must come
+    back as the aware datetime the ORM writes, on SQLite as on PostgreSQL."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from incidents.services.incidents import incident_report
+    from notifications.models import Notification
+    from notifications.services import notification_deliver
+
+    before = timezone.now()
+    incident_report(initiator=initiator, title="Printer", description="jam", service=service,
+                    impact=3, urgency=3)  # fmt: skip
+    row = Notification.objects.get(channel="email", recipient=initiator)
+    notification_deliver(notification_id=row.pk)
+    row.refresh_from_db()
+    assert row.status == "sent" and row.attempts == 1 and row.last_error == ""
+    assert before - timedelta(seconds=1) <= row.sent_at <= timezone.now()
+    assert Notification.objects.filter(sent_at__gte=before, pk=row.pk).exists()
