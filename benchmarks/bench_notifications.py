@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from escalation_portal.celery import app as celery_app
@@ -42,6 +43,46 @@ def noop() -> None:
 
         _counter = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
     _counter.incr("bench:noop")
+
+
+def _cpu_seconds(worker_pid: int, smtp_pid: int, redis_pid: int, database: str) -> dict[str, float]:
+    """CPU seconds used so far by each party of the run, from /proc (Linux): where the
+    time goes per message is what decides the ratio on a 2-core machine."""
+    parties: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        pid, ppid, ticks = int(entry.name), int(fields[1]), int(fields[11]) + int(fields[12])
+        if pid == worker_pid:
+            party = "worker main process"
+        elif ppid == worker_pid:
+            party = "worker pool children"
+        elif pid == smtp_pid:
+            party = "SMTP server (aiosmtpd)"
+        elif pid == redis_pid:
+            party = "Redis"
+        elif pid == os.getpid():
+            party = "benchmark (commits, publishes)"
+        elif command.startswith("postgres:") and f" {database} " in command:
+            party = "PostgreSQL backends"
+        else:
+            continue
+        parties[party] = parties.get(party, 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+    return parties
+
+
+def _cpu_used(before: dict[str, float], after: dict[str, float], per: int) -> str:
+    used = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    parts = ", ".join(
+        f"{k} {v / per * 1000:.2f}" for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v > 0
+    )
+    return f"{sum(used.values()) / per * 1000:.2f} ms CPU each ({parts})"
 
 
 def _free_port() -> int:
@@ -196,12 +237,16 @@ def main() -> None:
             noop.delay()
         _wait(lambda: int(client.get("bench:noop") or 0) >= 20, 60)
 
+        cpu = partial(_cpu_seconds, worker.pid, smtp._process.pid, redis_server.pid,
+                      db_url.rsplit("/", 1)[1])  # fmt: skip
         client.set("bench:noop", 0)
+        before = cpu()
         started = time.monotonic()
         for _ in range(NOOP_COUNT):
             noop.delay()
         _wait(lambda: int(client.get("bench:noop") or 0) >= NOOP_COUNT, 300)
         noop_rate = NOOP_COUNT / (time.monotonic() - started)
+        noop_cpu = _cpu_used(before, cpu(), NOOP_COUNT)
 
         def report(n: int) -> None:
             incident_report(initiator=user, title=f"Bench {n}", description="bench",
@@ -214,11 +259,13 @@ def main() -> None:
             for n in range(E2E_COUNT):
                 report(n)
             committed = {}
+            before = cpu()
             # The commit happens on leaving this block, and Django runs the enqueueing
             # on-commit callbacks inside it: start the clock here so both are counted.
             started = time.monotonic()
         _wait(lambda: recorder.count() >= E2E_COUNT, 300)
         e2e_rate = E2E_COUNT / (max(recorder.accepted.values()) - started)
+        e2e_cpu = _cpu_used(before, cpu(), E2E_COUNT)
 
         recorder.accepted.clear()
         interval = 1 / STEADY_RATE
@@ -247,6 +294,8 @@ def main() -> None:
     print(f"bare Celery no-op throughput (1 worker, concurrency 2): {noop_rate:8.0f} tasks/s")
     print(f"end-to-end notifications, commit -> SMTP accepted:      {e2e_rate:8.0f} msgs/s")
     print(f"ratio end-to-end / no-op: {ratio:.2f} (target >= 0.6)")
+    print(f"  per no-op task: {noop_cpu}")
+    print(f"  per notification: {e2e_cpu}")
     print(
         f"latency commit -> SMTP accepted at {STEADY_RATE} events/s for {STEADY_SECONDS} s: "
         f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
