@@ -1,5 +1,6 @@
 """What each person does in the browser, step by step, as they would do it."""
 
+import re
 from datetime import timedelta
 
 from django.utils import timezone
@@ -65,9 +66,14 @@ def entitlement_decision(sam: Person, number: str, action: str, text: str) -> No
     page.goto(page.url.split("?")[0] + "?tab=entitlement")
     row = page.locator("tr", has_text=number)
     row.get_by_role("link", name="Check").click()
-    page.locator(f'[data-bs-target="#decide-{action}"]').click()
     panel = page.locator(f"#decide-{action}")
-    expect(panel).to_be_visible()
+    # The recommended decision's panel is open on arrival, and its button toggles: clicking
+    # it would close the panel being filled in (the submit was then lost mid-animation).
+    if "show" not in (panel.get_attribute("class") or "").split():
+        page.locator(f'[data-bs-target="#decide-{action}"]').click()
+    # Bootstrap's collapse done ("collapsing" -> "collapse show"), not merely visible.
+    expect(panel).to_have_class(re.compile(r"(^|\s)show(\s|$)"))
+    expect(page.locator("#decisions .collapsing")).to_have_count(0)
     panel.locator("textarea").first.fill(text)
     panel.locator('button[type="submit"]').click()
     # The queue says which incident was decided and how, once the decision is committed.
