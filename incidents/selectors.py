@@ -2,7 +2,7 @@
 
 Every queue selector runs a fixed number of queries whatever the number of incidents: the
 risk order and the escalation stage come from the database (indexes, an annotation), and
-the SLA share and the stale mark are arithmetic on the page's loaded rows, so a page never
+the SLA share and the stale mark are computed on the page's loaded rows, so a page never
 loops over rows asking for more.
 """
 
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import (
     BooleanField,
@@ -86,12 +85,6 @@ def sla_used_share(incident: Incident, *, now: datetime) -> float:
     target = max((incident.resolution_due - incident.created_at).total_seconds() - paused, 1.0)
     used = (now - incident.created_at).total_seconds() - paused - current_pause
     return max(used, 0.0) / target
-
-
-def is_stale(incident: Incident, *, now: datetime) -> bool:
-    """No progress note for longer than the priority allows (settings.PORTAL)."""
-    hours = settings.PORTAL["STALE_AFTER_HOURS"].get(incident.priority)
-    return hours is not None and incident.last_progress_at < now - timedelta(hours=hours)
 
 
 def _active_case(field_name: str) -> Subquery:
@@ -427,7 +420,8 @@ def duration_words(seconds: float) -> str:
 
 
 def sla_bar(*, incident: Incident, used: float, now: datetime) -> SlaBar:
-    """The bar and words for a row whose `used` fraction the database computed."""
+    """The bar and words for an incident whose `used` share is known (sla_used_share for a
+    queue row, the SLA engine on the incident and check pages)."""
     paused = incident.on_hold_since is not None
     due = incident.resolution_due + (now - incident.on_hold_since if paused else timedelta(0))
     left = (due - now).total_seconds()

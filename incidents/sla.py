@@ -601,6 +601,17 @@ def sla_stale_hours() -> dict[int, int]:
     return hours
 
 
+def sla_is_stale(incident: Incident, *, now: datetime, hours: dict[int, int]) -> bool:
+    """sla_stale_q for one loaded incident, with the thresholds of sla_stale_hours() read
+    once for a whole page."""
+    limit = hours.get(incident.priority)
+    return (
+        incident.status in Incident.OPEN_STATUSES
+        and limit is not None
+        and incident.last_progress_at < now - timedelta(hours=limit)
+    )
+
+
 def sla_stale_q(*, now: datetime | None = None) -> Q:
     """Open incidents without a progress note for longer than their priority allows."""
     now = now or timezone.now()

@@ -23,7 +23,6 @@ from incidents.selectors import (
     escalation_list_recently_decided,
     incident_count_support_queue,
     incident_list_support_queue,
-    is_stale,
     services,
     sla_bar,
     sla_used_share,
@@ -32,7 +31,7 @@ from incidents.selectors import (
     support_tab_counts,
 )
 from incidents.selectors_deescalation import major_incident_criteria
-from incidents.sla import sla_resolution_consumed
+from incidents.sla import sla_is_stale, sla_resolution_consumed, sla_stale_hours
 
 from .staff import perform_action, staff_required
 
@@ -70,13 +69,14 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     else:
         rows = escalation_list_recently_decided(group_ids=group_ids, now=now)
     page = CountedPaginator(rows, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
+    # The stale thresholds (SLA policies) once for the page; the rest is arithmetic on rows.
+    stale_hours = sla_stale_hours() if tab == "queue" else {}
     for row in page:
-        # Arithmetic on the loaded row: no query.
         incident = row if tab == "queue" else row.incident
         if tab != "decided":
             row.sla = sla_bar(incident=incident, used=sla_used_share(incident, now=now), now=now)
         if tab == "queue":
-            row.stale = is_stale(incident, now=now)
+            row.stale = sla_is_stale(incident, now=now, hours=stale_hours)
         started = getattr(row, "requested_at", None) or row.created_at
         row.age = duration_words((now - started).total_seconds())
     context = {

@@ -106,6 +106,18 @@ def test_an_incident_without_progress_is_marked_stale(client, support_user, desk
     assert '<span class="badge text-bg-warning stale"' not in client.get(QUEUE).content.decode()
 
 
+def test_the_stale_mark_follows_the_sla_policy_of_the_priority(client, support_user, desk,
+                                                               service, initiator):  # fmt: skip
+    from incidents.models import SLAPolicy
+
+    quiet = age(IncidentFactory(service=service, initiator=initiator, impact=3, urgency=3), 90)
+    client.force_login(support_user)
+    stale = '<span class="badge text-bg-warning stale"'
+    assert stale not in client.get(QUEUE).content.decode()  # P5 allows two days
+    SLAPolicy.objects.filter(priority=quiet.priority).update(stale_after_hours=1)
+    assert stale in client.get(QUEUE).content.decode()
+
+
 def test_filters_search_mine_and_sorting(client, support_user, desk, service, initiator):
     p1 = IncidentFactory(service=service, initiator=initiator, impact=1, urgency=1,
                          title="Mail server down")  # fmt: skip
