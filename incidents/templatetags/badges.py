@@ -10,16 +10,9 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-register = template.Library()
+from incidents.models import Escalation
 
-STAGES = {
-    "imminent": "Imminent",
-    "requested": "Awaiting check",
-    "escalated": "Escalated",
-    "major": "Major",
-    "plan_submitted": "Plan submitted",
-    "deescalating": "Deescalating",
-}
+register = template.Library()
 
 
 @register.simple_tag
@@ -52,10 +45,12 @@ def sla_bar(sla: Any) -> str:
 
 @register.simple_tag
 def stage_badge(state: str | None) -> str:
-    """The escalation stage of a live case, in the queue's words; nothing when none."""
-    if state not in STAGES:
+    """An escalation case's stage, in its state's words; nothing when there is no case."""
+    if not state:
         return ""
-    return format_html('<span class="badge stage stage-{}">{}</span>', state, STAGES[state])
+    return format_html(
+        '<span class="badge stage stage-{}">{}</span>', state, Escalation.State(state).label
+    )
 
 
 @register.simple_tag(takes_context=True)
