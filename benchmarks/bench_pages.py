@@ -3,7 +3,8 @@
 `make bench` (or `python -m benchmarks bench_pages`). Each size of each backend has its own
 database (SQLite files under var/bench; PostgreSQL databases bench_pages_1000 and
 bench_pages_100000, created and dropped here) and its own child process; the two sizes are
-timed in alternation, request by request, so a shared machine's changing load hits both alike.
+timed in alternation, request by request and page by page in rounds, so a shared
+machine's changing load hits both alike.
 Incidents are seeded with bulk_create, 10 % open (see `_seed` for what each page shows).
 
 Targets (issue 3): the same query count at 1k and 100k; median at 100k <= 1.2x the median
@@ -34,9 +35,9 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0
 PG_DB = "bench_pages"
 # BENCH_SIZES=1000,10000 for a quick look while working; the targets are for the default.
 SIZES = tuple(int(s) for s in os.environ.get("BENCH_SIZES", "1000,100000").split(","))
-# Per page and size, one request of each size in turn: this machine's speed drifts by a
-# fifth within a minute, and in chunks of five requests a drift landed on one size and
-# moved a page's ratio from 1.0 to 1.3 between two runs with nothing changed.
+# Per page and size, one request of each size in turn, page after page in rounds: this
+# machine's speed drifts by a fifth within seconds, and in chunks of requests a drift
+# landed on one size or one page and moved its ratio from 1.0 to 1.3 with nothing changed.
 REQUESTS = 40
 ROUNDS = 40
 WARMUP = 3
@@ -522,13 +523,19 @@ def _run_backend(backend: str, urls: tuple[str, str]) -> dict[str, Any] | None:
         out: dict[str, Any] = {"backend": backend, "sizes": {}}
         for size, proc in zip(SIZES, children, strict=True):
             out["sizes"][str(size)] = {**proc.ready(), "pages": {}}
-        for page in PAGES:
-            figures = [proc.ask(do="warm", page=page.name) for proc in children]
-            times: list[list[float]] = [[], []]
-            for _ in range(ROUNDS):
+        figures = {page.name: [proc.ask(do="warm", page=page.name) for proc in children]
+                   for page in PAGES}  # fmt: skip
+        times: dict[str, list[list[float]]] = {page.name: [[], []] for page in PAGES}
+        # Round after round over every page, so each page's requests spread over the whole
+        # run: a few slow seconds then touch every page a little instead of one page a lot.
+        for _ in range(ROUNDS):
+            for page in PAGES:
                 for index, proc in enumerate(children):
-                    times[index] += proc.ask(do="time", page=page.name, n=REQUESTS // ROUNDS)
-            for size, figure, own in zip(SIZES, figures, times, strict=True):
+                    times[page.name][index] += proc.ask(
+                        do="time", page=page.name, n=REQUESTS // ROUNDS
+                    )
+        for page in PAGES:
+            for size, figure, own in zip(SIZES, figures[page.name], times[page.name], strict=True):
                 figure["median_ms"] = statistics.median(own)
                 out["sizes"][str(size)]["pages"][page.name] = figure
         return out
