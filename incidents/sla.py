@@ -412,37 +412,12 @@ def sla_status(*, incident: Incident, at: datetime | None = None) -> SLAStatus:
     return _status_from(incident, events, policy, at)
 
 
-def sla_statuses(
-    *, incidents: Iterable[Incident], at: datetime | None = None
-) -> dict[int, SLAStatus]:
-    """Both timers of many incidents in two queries (for queue pages): {incident pk: status}."""
-    at = at or timezone.now()
-    incidents = list(incidents)
-    events = _events_of([i.pk for i in incidents])
-    policies = _policies()
-    return {
-        i.pk: _status_from(i, events[i.pk], _policy_or_fallback(policies, i.priority), at)
-        for i in incidents
-    }
-
-
-# --- kept for earlier callers (entitlement, pages) ----------------------------------
-
-
-def sla_paused_seconds(incident: Incident, *, now: datetime | None = None) -> float:
-    """Wall-clock seconds the resolution timer stood paused (on hold) up to `now`."""
-    now = now or timezone.now()
-    replay = sla_status(incident=incident, at=now).replays[SLATimer.RESOLUTION]
-    return sum(((p.end or now) - p.start).total_seconds() for p in replay.pauses)
+# --- for the entitlement check and the incident page ------------------------------
 
 
 def sla_resolution_consumed(incident: Incident, *, now: datetime | None = None) -> float:
     """Share of the resolution target used so far (1.0 = due now, above 1.0 = breached)."""
     return sla_status(incident=incident, at=now).resolution.share
-
-
-def sla_is_breached(incident: Incident, *, now: datetime | None = None) -> bool:
-    return sla_status(incident=incident, at=now).resolution.breached
 
 
 # --- writing: events in, due times and clocks out ------------------------------------
@@ -632,10 +607,6 @@ def incident_annotate_stale(
             output_field=BooleanField(),
         )
     )
-
-
-def incident_list_stale(*, now: datetime | None = None) -> QuerySet[Incident]:
-    return Incident.objects.filter(sla_stale_q(now=now)).order_by("last_progress_at")
 
 
 # --- the explanation on the incident page ---------------------------------------------
