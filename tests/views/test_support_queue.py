@@ -257,3 +257,18 @@ def test_the_total_counts_exactly_the_matching_open_incidents_of_the_group(
     # Sorting from a searched page keeps the search and starts again at page 1.
     head = client.get(QUEUE, {"q": "printer", "page": 2}).content.decode()
     assert 'href="?q=printer&amp;sort=number"' in head
+
+
+def test_search_takes_wildcards_literally_and_bad_pages_fall_back(client, support_user, desk,
+                                                                  service, initiator):  # fmt: skip
+    full = IncidentFactory(service=service, initiator=initiator, title="Disk 100% full")
+    IncidentFactory(service=service, initiator=initiator, title="Disk 1000 errors")
+    IncidentFactory(service=service, initiator=initiator, title="Mail_box quota")
+    client.force_login(support_user)
+    assert rows(client.get(QUEUE, {"q": "100%"})) == [full.number]
+    assert rows(client.get(QUEUE, {"q": "Dis_"})) == []  # "_" is not "any character"
+    assert len(rows(client.get(QUEUE, {"q": "l_b"}))) == 1
+    assert rows(client.get(QUEUE, {"q": "%"})) == [full.number]
+    # A page beyond the last shows the last; a page that is not a number shows the first.
+    assert len(rows(client.get(QUEUE, {"page": 999}))) == 3
+    assert len(rows(client.get(QUEUE, {"page": "x"}))) == 3
