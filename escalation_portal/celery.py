@@ -30,3 +30,12 @@ def _close_old_db_connections(**kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@signals.worker_process_shutdown.connect
+def _close_mail_lanes(**kwargs) -> None:
+    """A pool child leaving says goodbye to the mail server and the database (QUIT and a
+    closed connection instead of a dropped socket)."""
+    from notifications.sessions import lanes_close
+
+    lanes_close()

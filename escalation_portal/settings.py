@@ -222,6 +222,14 @@ NOTIFICATIONS = {
     "SWEEP_BATCH": env.int("NOTIFY_SWEEP_BATCH", default=500),
     # One delivery task also drains up to this many other due rows over one SMTP connection.
     "DELIVERY_BATCH": env.int("NOTIFY_DELIVERY_BATCH", default=20),
+    # A delivery task sends its rows over this many SMTP sessions at once (lanes: threads of
+    # the worker process, each with its own session and database connection).
+    "DELIVERY_SESSIONS": env.int("NOTIFY_DELIVERY_SESSIONS", default=4),
+    # A delivery task holds the rows it is sending this long. It must outlive the task
+    # (CELERY_TASK_TIME_LIMIT), so that no two tasks ever send one row at once.
+    "CLAIM_SECONDS": max(
+        env.float("NOTIFY_CLAIM_SECONDS", default=0), CELERY_TASK_TIME_LIMIT + 60.0
+    ),
     "MESSAGE_ID_DOMAIN": env.str("NOTIFY_MESSAGE_ID_DOMAIN", default=""),
 }
 CELERY_BEAT_SCHEDULE["notifications-sweep-outbox"] = {

@@ -12,6 +12,12 @@ def message_id_domain() -> str:
     return configured or urlsplit(settings.SITE_URL).hostname or "escalation-portal.invalid"
 
 
+def message_id_of(pk: int) -> str:
+    """The Message-ID of the notification with this key: stable for the row's life, so every
+    attempt (and every duplicate) carries the same one."""
+    return f"<notification.{pk}@{message_id_domain()}>"
+
+
 class Notification(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -58,6 +64,11 @@ class Notification(models.Model):
     # The sweeper only picks rows whose attempt is overdue, so it never undoes a backoff.
     next_attempt_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # An e-mail row a delivery task is sending is claimed by it (the task's id) until the
+    # lease runs out: no other task sends it meanwhile, and a task that died mid-batch is
+    # redelivered under the same id and takes its rows back at once (see services).
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -73,8 +84,7 @@ class Notification(models.Model):
 
     @property
     def message_id(self) -> str:
-        """Stable for the row's life: every attempt (and every duplicate) carries the same one."""
-        return f"<notification.{self.pk}@{message_id_domain()}>"
+        return message_id_of(self.pk)
 
     @property
     def link(self) -> str:

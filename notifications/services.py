@@ -8,31 +8,32 @@ the instant between the server's acceptance and our commit; they carry the same 
 
 import copy
 import logging
-import os
 import random
 import re
-import smtplib
+import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import get_connection
-from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q
 from django.template.loader import select_template
 from django.utils import timezone
 
 from incidents.models import DeescalationPlan, Escalation, Incident, TimelineEntry
 
 from .audiences import ROLE_OF, audience_members
-from .channels import email_build, email_failure_kind
+from .channels import email_failure_kind, email_send
+from .claims import ClaimedEmail, email_outcome, emails_claim, emails_release
 from .events import CATALOGUE, Audience, Channel, Event
-from .models import Notification, NotificationPreference
+from .models import Notification, NotificationPreference, message_id_of
+from .sessions import close_quietly, in_lanes, mail_session
 
 logger = logging.getLogger(__name__)
 Status = Notification.Status
@@ -337,7 +338,7 @@ class Attempt:
     error: str = ""
 
 
-def _thread_roots(rows: Iterable[Notification]) -> dict[tuple[int, int], str]:
+def _thread_roots(rows: Iterable[ClaimedEmail]) -> dict[tuple[int, int], str]:
     """The Message-ID of each (incident, recipient)'s first e-mail, for a batch in one query."""
     rows = list(rows)
     if not rows:
@@ -352,189 +353,114 @@ def _thread_roots(rows: Iterable[Notification]) -> dict[tuple[int, int], str]:
         .annotate(first=Min("pk"))
         .order_by()
     )
-    return {(i, r): Notification(pk=first).message_id for i, r, first in firsts}
+    return {(i, r): message_id_of(first) for i, r, first in firsts}
 
 
-def _close_quietly(connection: Any) -> None:
-    try:
-        connection.close()
-    except Exception:  # a broken session: we only want the socket gone
-        logger.debug("Closing a broken mail connection failed", exc_info=True)
-        if hasattr(connection, "connection"):
-            connection.connection = None
-
-
-_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-# One SMTP session per worker process, kept open from one batch to the next: connecting,
-# the greeting, EHLO and QUIT for every batch were round trips on every 20 messages.
-_kept_connections: dict[tuple[Any, ...], Any] = {}
-
-
-def _smtp_alive(connection: Any) -> bool:
-    try:
-        return connection.connection.noop()[0] == 250
-    except (smtplib.SMTPException, OSError):
-        return False
-
-
-def _mail_connection() -> tuple[Any, bool]:
-    """The mail connection for a batch, and whether it is kept for the next one.
-
-    A kept SMTP session is checked with NOOP first (the server may have dropped it while
-    idle) and re-opened if it does not answer, so a stale session costs no attempt. It is
-    keyed by process (a forked pool child never shares its parent's socket) and server.
-    Other backends (files, tests' locmem) get a new connection each batch, as before.
-    """
-    if settings.EMAIL_BACKEND != _SMTP_BACKEND:
-        return get_connection(fail_silently=False), False
-    key = (
-        os.getpid(), settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_HOST_USER,
-        settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL, settings.EMAIL_TIMEOUT,
-    )  # fmt: skip
-    connection = _kept_connections.get(key)
-    if connection is None:
-        for old_key, old in list(_kept_connections.items()):
-            if old_key[0] == key[0]:  # this process, another server: settings changed
-                _close_quietly(old)
-        _kept_connections.clear()
-        connection = _kept_connections[key] = get_connection(fail_silently=False)
-    elif connection.connection is not None and not _smtp_alive(connection):
-        _close_quietly(connection)  # the next open() connects again
-    return connection, True
-
-
-# The two statements every message costs, in SQL of their own: building them through the
-# ORM took more CPU than the statements and the SMTP exchange together (measured: 0.95 ms
-# against 0.35 ms per message), on the path that decides how many messages a worker sends.
-_TABLE = Notification._meta.db_table
-
-
-def _lock_pending(pk: int) -> int | None:
-    """Lock a pending e-mail row and return its attempts so far; None if it is not pending
-    any more or another worker holds it (skip_locked: never wait behind a send)."""
-    lock = ""
-    if db_connection.features.has_select_for_update_skip_locked:  # SQLite locks the file
-        lock = " " + db_connection.ops.for_update_sql(skip_locked=True)
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT attempts FROM {_TABLE} WHERE id = %s AND status = %s AND channel = %s{lock}",
-            [pk, Status.PENDING, Channel.EMAIL],
-        )
-        found = cursor.fetchone()
-    return None if found is None else found[0]
-
-
-def _mark_sent(row: Notification) -> None:
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_TABLE} SET status = %s, sent_at = %s, attempts = %s, last_error = %s "
-            "WHERE id = %s",
-            [
-                row.status,
-                db_connection.ops.adapt_datetimefield_value(row.sent_at),
-                row.attempts,
-                row.last_error,
-                row.pk,
-            ],
-        )
-
-
-def _attempt(*, connection: Any, row: Notification, thread_root_id: str | None) -> Attempt:
-    """One delivery attempt in its own transaction, the row locked while it is sent.
-
-    `row` was read before, without a lock; here only what can change since (status and
-    attempts) is re-read under the lock. Committing after each accepted message keeps the
-    window in which a crash could cause a duplicate to one message.
-    """
+def _attempt(
+    *, connection: Any, row: ClaimedEmail, claimant: str, thread_root_id: str | None
+) -> Attempt:
+    """One delivery attempt of a row this task has claimed; its outcome is written (and the
+    claim ended) in one statement right after the server answered, so the window in which a
+    crash could cause a duplicate stays one message long on each session."""
     now = timezone.now()
-    with transaction.atomic():
-        attempts = _lock_pending(row.pk)
-        if attempts is None:  # sent already, or another worker holds it right now
-            return Attempt("skipped", row.pk)
-        row.attempts = attempts + 1
-        try:
-            if not row.recipient.email:
-                raise ValueError(f"{row.recipient} has no e-mail address")
-            message = email_build(row=row, thread_root_id=thread_root_id)
-            connection.open()
-            connection.send_messages([message])
-        except Exception as exc:
-            _close_quietly(connection)
-            kind = email_failure_kind(exc)
-            error = f"{now:%Y-%m-%d %H:%M:%S} UTC, attempt {row.attempts}: {exc!r}"[:2000]
-            row.last_error = error
-            if kind == "permanent" or row.attempts >= settings.NOTIFICATIONS["MAX_ATTEMPTS"]:
-                row.status = Status.FAILED
-                row.save(update_fields=["status", "attempts", "last_error"])
-                logger.error("Notification %s failed for good: %s", row.pk, error)
-                return Attempt("failed", row.pk, error=error)
-            delay = retry_delay(attempts=row.attempts)
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            row.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-            logger.warning("Notification %s will be retried in %.0f s: %s", row.pk, delay, error)
-            return Attempt("retry", row.pk, retry_in=delay, error=error)
-        # Only now has the server accepted the message; commit right away (no QUIT first)
-        # to keep the window in which a crash could cause a duplicate as short as possible.
-        row.status, row.sent_at, row.last_error = Status.SENT, timezone.now(), ""
-        _mark_sent(row)
-        return Attempt("sent", row.pk)
-
-
-def _pending(pks: Sequence[int] | None = None, *, limit: int = 0) -> list[Notification]:
-    """Pending e-mail rows to attempt, read without a lock (`_attempt` takes it): the given
-    ones in that order, or else the `limit` oldest due ones."""
-    rows = Notification.objects.select_related("recipient", "incident").filter(
-        status=Status.PENDING, channel=Channel.EMAIL
-    )
-    if pks is not None:
-        by_pk = {row.pk: row for row in rows.filter(pk__in=pks)}
-        return [by_pk[pk] for pk in dict.fromkeys(pks) if pk in by_pk]
-    if limit <= 0:
-        return []
-    due = rows.filter(next_attempt_at__lte=timezone.now()).order_by("next_attempt_at", "pk")
-    return list(due[:limit])
-
-
-def _send_all(*, connection: Any, rows: list[Notification]) -> tuple[list[Attempt], list[int]]:
-    """Attempt each row over one connection; stop at the first transient failure (the
-    server is in trouble: do not burn other rows' attempts). Returns the attempts and the
-    rows not tried."""
-    roots = _thread_roots(rows)
-    attempts: list[Attempt] = []
-    for n, row in enumerate(rows):
-        attempt = _attempt(
-            connection=connection, row=row,
-            thread_root_id=roots.get((row.incident_id, row.recipient_id)),
-        )  # fmt: skip
-        if attempt.outcome != "skipped":
-            attempts.append(attempt)
-        if attempt.outcome == "retry":
-            return attempts, [r.pk for r in rows[n + 1 :]]
-    return attempts, []
-
-
-def notification_deliver(
-    *, notification_id: int, drain: int | None = None, also: Sequence[int] = ()
-) -> list[Attempt]:
-    """Send one e-mail row and the rows in `also`, then up to `drain` other due rows, all
-    over one SMTP connection; each group's rows and thread roots are read in two queries.
-
-    Idempotent: a row that is sent (or held by another worker) is left alone. A transient
-    failure schedules the row's next attempt; a permanent one marks it failed, error kept.
-    """
-    drain = settings.NOTIFICATIONS["DELIVERY_BATCH"] - 1 - len(also) if drain is None else drain
-    connection, kept = _mail_connection()
+    attempts = row.attempts + 1
     try:
-        attempts, left = _send_all(connection=connection, rows=_pending([notification_id, *also]))
-        in_trouble = any(a.outcome == "retry" for a in attempts)
-        if not in_trouble and drain > 0:
-            attempts += _send_all(connection=connection, rows=_pending(limit=drain))[0]
+        if not row.recipient_email:
+            raise ValueError(f"recipient {row.recipient_id} has no e-mail address")
+        email_send(connection=connection, row=row, thread_root_id=thread_root_id)
+    except Exception as exc:
+        close_quietly(connection)
+        kind = email_failure_kind(exc)
+        error = f"{now:%Y-%m-%d %H:%M:%S} UTC, attempt {attempts}: {exc!r}"[:2000]
+        if kind == "permanent" or attempts >= settings.NOTIFICATIONS["MAX_ATTEMPTS"]:
+            email_outcome(pk=row.pk, claimant=claimant, status=Status.FAILED,
+                          attempts=attempts, last_error=error)  # fmt: skip
+            logger.error("Notification %s failed for good: %s", row.pk, error)
+            return Attempt("failed", row.pk, error=error)
+        delay = retry_delay(attempts=attempts)
+        email_outcome(pk=row.pk, claimant=claimant, attempts=attempts, last_error=error,
+                      next_attempt_at=now + timedelta(seconds=delay))  # fmt: skip
+        logger.warning("Notification %s will be retried in %.0f s: %s", row.pk, delay, error)
+        return Attempt("retry", row.pk, retry_in=delay, error=error)
+    # Only now has the server accepted the message: record it before anything else.
+    if not email_outcome(pk=row.pk, claimant=claimant, status=Status.SENT,
+                         sent_at=timezone.now(), attempts=attempts, last_error=""):  # fmt: skip
+        logger.error("Notification %s was sent after its claim had lapsed", row.pk)
+    return Attempt("sent", row.pk)
+
+
+def _send_all(
+    rows: list[ClaimedEmail], *, claimant: str, roots: dict[tuple[int, int], str],
+    trouble: threading.Event,
+) -> tuple[list[Attempt], list[int]]:  # fmt: skip
+    """Attempt each claimed row over this thread's mail session; stop at the first transient
+    failure, in this lane or another (the server is in trouble: do not burn other rows'
+    attempts). Returns the attempts and the rows not tried, whose claims are given back."""
+    connection, kept = mail_session()
+    attempts: list[Attempt] = []
+    try:
+        for n, row in enumerate(rows):
+            if trouble.is_set():
+                left = [r.pk for r in rows[n:]]
+                emails_release(pks=left, claimant=claimant)
+                return attempts, left
+            attempt = _attempt(
+                connection=connection, row=row, claimant=claimant,
+                thread_root_id=roots.get((row.incident_id, row.recipient_id)),
+            )  # fmt: skip
+            attempts.append(attempt)
+            if attempt.outcome == "retry":
+                trouble.set()
+        return attempts, []
     except BaseException:
-        _close_quietly(connection)  # killed by the time limit mid-session, say: start afresh
+        # Killed by the time limit mid-session, say: start afresh. Its claims lapse.
+        close_quietly(connection)
         raise
     finally:
         if not kept:
-            _close_quietly(connection)
+            close_quietly(connection)
+
+
+def _deliver_claimed(rows: list[ClaimedEmail], claimant: str) -> tuple[list[Attempt], list[int]]:
+    """Send the claimed rows over up to DELIVERY_SESSIONS mail sessions at once.
+
+    Inside a transaction (a caller's, the tests') the rows go over one session on the
+    calling thread: another thread's database connection would not see uncommitted rows.
+    """
+    if not rows:
+        return [], []
+    roots = _thread_roots(rows)
+    trouble = threading.Event()
+    lanes = settings.NOTIFICATIONS["DELIVERY_SESSIONS"]
+    if transaction.get_connection().in_atomic_block:
+        lanes = 1
+    results = in_lanes(
+        partial(_send_all, claimant=claimant, roots=roots, trouble=trouble), rows, lanes=lanes
+    )
+    return [a for done, _ in results for a in done], [pk for _, left in results for pk in left]
+
+
+def notification_deliver(
+    *,
+    notification_id: int,
+    drain: int | None = None,
+    also: Sequence[int] = (),
+    claimant: str | None = None,
+) -> list[Attempt]:
+    """Send one e-mail row and the rows in `also`, then up to `drain` other due rows; each
+    group is claimed and read in two queries, and sent over the worker's mail sessions.
+
+    Idempotent: a row that is sent (or held by another task) is left alone. A transient
+    failure schedules the row's next attempt; a permanent one marks it failed, error kept.
+    `claimant` is the Celery task's id: run again after a crash, the task takes back the
+    rows it held; called directly, each call is a claimant of its own.
+    """
+    claimant = claimant or f"call-{uuid.uuid4().hex}"
+    drain = settings.NOTIFICATIONS["DELIVERY_BATCH"] - 1 - len(also) if drain is None else drain
+    rows = emails_claim(claimant=claimant, pks=[notification_id, *also])
+    attempts, left = _deliver_claimed(rows, claimant)
+    if not left and not any(a.outcome == "retry" for a in attempts) and drain > 0:
+        attempts += _deliver_claimed(emails_claim(claimant=claimant, due=drain), claimant)[0]
     for attempt in attempts:
         if attempt.outcome == "retry":
             # The given rows not tried yet go with the retry instead of waiting for the sweeper.
@@ -548,8 +474,8 @@ def notification_deliver(
 def notification_sweep(*, now: Any = None) -> int:
     """Re-enqueue e-mail rows whose attempt is overdue (broker was down, a message was lost).
 
-    skip_locked: a row a worker is sending right now is not touched, and two sweepers
-    running at once split the rows instead of both taking them.
+    A row a task has claimed is not touched while the claim lasts; skip_locked: two
+    sweepers running at once split the rows instead of both taking them.
     """
     config = settings.NOTIFICATIONS
     now = now or timezone.now()
@@ -561,6 +487,9 @@ def notification_sweep(*, now: Any = None) -> int:
                 channel=Channel.EMAIL,
                 next_attempt_at__lte=now - timedelta(seconds=config["SWEEP_AFTER_SECONDS"]),
             )
+            # A row a task is sending right now is that task's; one whose task died is
+            # free again once its claim has lapsed.
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .order_by("next_attempt_at")
             .values_list("pk", flat=True)[: config["SWEEP_BATCH"]]
         )

@@ -136,10 +136,17 @@ class RecordingHandler:
         self.messages: list = []
         self.lock = threading.Lock()
         self.answers: dict[str, list[str]] = {}  # subject fragment -> codes to answer first
-        # The next message is held this long before the server answers (0: none).
-        self.hold_next = 0.0
+        # While holding (`hold_for`), every message is held until then before the server
+        # answers; the peer of each is noted.
+        self.hold_until = 0.0
         self.holding = threading.Event()
-        self.held_peer: tuple | None = None
+        self.held_peers: list[tuple] = []
+
+    def hold_for(self, seconds: float) -> None:
+        self.hold_until = time.monotonic() + seconds
+
+    def holding_left(self) -> float:
+        return self.hold_until - time.monotonic()
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
@@ -148,11 +155,10 @@ class RecordingHandler:
         for fragment, codes in self.answers.items():
             if fragment in (message["Subject"] or "") and codes:
                 return codes.pop(0)
-        if self.hold_next:
-            hold, self.hold_next = self.hold_next, 0.0
-            self.held_peer = session.peer
+        if self.holding_left() > 0:
+            self.held_peers.append(session.peer)
             self.holding.set()
-            await asyncio.sleep(hold)
+            await asyncio.sleep(self.holding_left())
             if server.transport is None or server.transport.is_closing():
                 return "421 client went away"  # never answered, so never accepted
         with self.lock:

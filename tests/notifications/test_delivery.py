@@ -181,47 +181,6 @@ def test_the_sweeper_takes_only_rows_overdue_for_a_few_minutes(
     assert old.next_attempt_at > timezone.now() - timedelta(minutes=1)
 
 
-@pytest.fixture
-def smtp_server(settings):
-    """A real SMTP server (aiosmtpd) on loopback that remembers each session it served."""
-    import time
-
-    from aiosmtpd.controller import Controller
-
-    from notifications import services
-
-    class Handler:
-        sessions: list = []  # the server side of each message's SMTP session
-
-        async def handle_DATA(self, server, session, envelope):
-            self.sessions.append(server)
-            return "250 OK"
-
-    handler = Handler()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-
-    def drop_sessions():
-        for server in set(handler.sessions):
-            if server.transport is not None:  # still open
-                controller.loop.call_soon_threadsafe(server.transport.close)
-        time.sleep(0.2)
-
-    handler.drop_sessions = drop_sessions
-    yield handler
-    for connection in services._kept_connections.values():
-        services._close_quietly(connection)
-    services._kept_connections.clear()
-    controller.stop()
-
-
 def test_a_worker_sends_later_batches_over_the_session_it_kept_open(
     incident, other_initiator, service, smtp_server
 ):
