@@ -89,13 +89,14 @@ _pools_lock = threading.Lock()
 def _pool(size: int) -> ThreadPoolExecutor:
     with _pools_lock:
         threads, pool = _pools.get(os.getpid(), (0, None))
-        if pool is None or threads < size:  # first use, or more lanes were configured
-            if pool is not None:
-                pool.shutdown(wait=False)
-            _pools.clear()
+    if pool is not None and threads < size:  # more lanes were configured (tests)
+        lanes_close()
+        pool = None
+    if pool is None:
+        with _pools_lock:
             pool = ThreadPoolExecutor(size, thread_name_prefix="mail-lane")
             _pools[os.getpid()] = (size, pool)
-        return pool
+    return pool
 
 
 def _in_lane(work: Callable[[list[T]], R], part: list[T]) -> R:
@@ -115,7 +116,8 @@ def in_lanes(work: Callable[[list[T]], R], items: Sequence[T], *, lanes: int) ->
     parts = [list(items[n::lanes]) for n in range(max(1, lanes)) if items[n::lanes]]
     if len(parts) <= 1:
         return [work(list(items))]
-    futures = [_pool(len(parts)).submit(_in_lane, work, part) for part in parts]
+    pool = _pool(lanes)
+    futures = [pool.submit(_in_lane, work, part) for part in parts]
     results: list[R] = []
     error: BaseException | None = None
     for future in futures:
