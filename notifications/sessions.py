@@ -2,7 +2,7 @@
 
 A message costs four round trips to the mail server (MAIL, RCPT, DATA, the message) and
 one to the database. Sent one after another, a worker process spends most of its time
-waiting for answers (measured: two thirds of it against a local aiosmtpd; a relay across
+waiting for answers (measured: more than half of it against a local aiosmtpd; a relay across
 a network makes it worse). So a delivery task splits its rows over a few lanes, each a
 thread of the process with its own SMTP session and database connection, both kept from
 one task to the next, as a mail server sends to one destination over several connections.
