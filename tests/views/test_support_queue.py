@@ -272,3 +272,22 @@ def test_search_takes_wildcards_literally_and_bad_pages_fall_back(client, suppor
     # A page beyond the last shows the last; a page that is not a number shows the first.
     assert len(rows(client.get(QUEUE, {"page": 999}))) == 3
     assert len(rows(client.get(QUEUE, {"page": "x"}))) == 3
+
+
+def test_a_row_shows_title_service_assignee_and_state_with_the_title_escaped(
+    client, support_user, desk, service, initiator
+):
+    odd = IncidentFactory(service=service, initiator=initiator, title="<b>Printer</b> & scanner")
+    Incident.objects.filter(pk=odd.pk).update(  # set-up: on hold, with Sam
+        status=Incident.Status.ON_HOLD, assignee=support_user
+    )
+    late = age(IncidentFactory(service=service, initiator=initiator, impact=1, urgency=1), 275)
+    client.force_login(support_user)
+    html = client.get(QUEUE).content.decode()
+    row = html[html.index(f'data-number="{odd.number}"') :].split("</tr>", 1)[0]
+    assert "&lt;b&gt;Printer&lt;/b&gt; &amp; scanner" in row and "<b>Printer" not in html
+    assert f'href="{reverse("incident-detail", args=[odd.number])}"' in row
+    assert service.name in row and support_user.get_full_name() in row
+    assert '<span class="badge text-bg-light border">on hold</span>' in row
+    assert f'<tr class="row-breached" data-number="{late.number}">' in html
+    assert f'<tr class="" data-number="{odd.number}">' in html
