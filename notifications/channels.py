@@ -55,18 +55,26 @@ def _from_header(from_email: str) -> str:
     return sanitize_address(from_email, "utf-8")
 
 
-def _header(value: str) -> str:
+def _header(name: str, value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError(f"a header may not contain a line break: {value!r}")
     if value.isascii():
         return value
-    return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
 def _address(address: str) -> str:
     if address.isascii():
-        return _header(address)
+        return _header("To", address)
     return sanitize_address(address, "utf-8")  # an international name or domain
+
+
+def _boundary(*parts: bytes) -> bytes:
+    """A random boundary found in no part, as the e-mail package makes them."""
+    while True:
+        boundary = f"==============={random.randrange(10**18, 10**19)}==".encode()
+        if not any(boundary in part for part in parts):
+            return boundary
 
 
 def _part(text: str) -> bytes | None:
@@ -88,19 +96,17 @@ def email_bytes(*, row: ClaimedEmail, thread_root_id: str | None) -> bytes | Non
     if text is None or html is None:
         return None
     headers = {
-        "Subject": _header(row.subject),
+        "Subject": _header("Subject", row.subject),
         "From": _from_header(settings.DEFAULT_FROM_EMAIL),
         "To": _address(row.recipient_email),
         "Date": formatdate(localtime=settings.EMAIL_USE_LOCALTIME),
-        **{name: _header(value) for name, value in _headers(row, thread_root_id).items()},
+        **{name: _header(name, value) for name, value in _headers(row, thread_root_id).items()},
     }
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     plain = b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n'
     if not html:
         return f"{head}MIME-Version: 1.0\r\n".encode() + plain + b"\r\n" + text
-    boundary = f"==============={random.randrange(10**18, 10**19)}==".encode()
-    while boundary in text or boundary in html:  # as the e-mail package does
-        boundary = f"==============={random.randrange(10**18, 10**19)}==".encode()
+    boundary = _boundary(text, html)
     return b"".join([
         f'{head}MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="'.encode(),
         boundary, b'"\r\n\r\n--', boundary, b"\r\n", plain, b"\r\n", text, b"\r\n--",

@@ -46,6 +46,10 @@ class ClaimedEmail:
     recipient_email: str
 
 
+def _placeholders(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 def _lease_until() -> datetime:
     return timezone.now() + timedelta(seconds=settings.NOTIFICATIONS["CLAIM_SECONDS"])
 
@@ -73,7 +77,7 @@ def emails_claim(
     if pks is not None:
         if not pks:
             return []
-        where = f"id IN ({', '.join(['%s'] * len(pks))}) AND {free}"
+        where = f"id IN ({_placeholders(pks)}) AND {free}"
         params = [*pks, *free_params]
     elif due > 0:
         # Two tasks draining at once skip each other's rows instead of queueing behind them.
@@ -137,6 +141,6 @@ def emails_release(*, pks: Sequence[int], claimant: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_TABLE} SET claimed_until = NULL"
-            f" WHERE id IN ({', '.join(['%s'] * len(pks))}) AND claimed_by = %s",
+            f" WHERE id IN ({_placeholders(pks)}) AND claimed_by = %s",
             [*pks, claimant],
         )

@@ -413,7 +413,8 @@ def _send_all(
                 trouble.set()
         return attempts, []
     except BaseException:
-        # Killed by the time limit mid-session, say: start afresh. Its claims lapse.
+        # The database failed mid-batch, say: the session may be mid-conversation, so start
+        # afresh. The rows this lane had not tried stay claimed until the claim lapses.
         close_quietly(connection)
         raise
     finally:

@@ -113,7 +113,8 @@ def in_lanes(work: Callable[[list[T]], R], items: Sequence[T], *, lanes: int) ->
     """`work` over `items` dealt into up to `lanes` parts, the parts at the same time, each
     on a thread this process keeps for it (a single part runs on the calling thread). The
     first error of a part is raised once every part has finished."""
-    parts = [list(items[n::lanes]) for n in range(max(1, lanes)) if items[n::lanes]]
+    dealt = (list(items[n::lanes]) for n in range(max(1, lanes)))
+    parts = [part for part in dealt if part]
     if len(parts) <= 1:
         return [work(list(items))]
     pool = _pool(lanes)
