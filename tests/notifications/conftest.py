@@ -20,10 +20,15 @@ def smtp_server(settings):
         def __init__(self) -> None:
             self.sessions: list = []  # the server side of each message's SMTP session
             self.messages: list = []  # each message as the server received it
+            self.answers: dict[str, str] = {}  # subject fragment -> the answer instead of 250
 
         async def handle_DATA(self, server, session, envelope):
+            message = message_from_bytes(envelope.content, policy=default)
+            for fragment, answer in self.answers.items():
+                if fragment in message["Subject"]:
+                    return answer
             self.sessions.append(server)
-            self.messages.append(message_from_bytes(envelope.content, policy=default))
+            self.messages.append(message)
             return "250 OK"
 
     handler = Handler()

@@ -1,6 +1,8 @@
 """How a delivery task sends: claimed rows, several SMTP sessions at once, and the message
 it writes for an SMTP server read exactly as Django's."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
@@ -8,6 +10,7 @@ from email.policy import default
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connections
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -79,6 +82,50 @@ def test_a_batch_goes_over_several_sessions_at_once_and_each_message_once(
     subjects = sorted(m["Subject"] for m in smtp_server.messages)
     assert len(subjects) == len(set(subjects)) == 12
     assert len(set(smtp_server.sessions)) == 4
+
+
+def test_two_tasks_claiming_the_same_rows_at_once_split_them(postgres, initiator, service):
+    for n in range(20):
+        incident_report(initiator=initiator, title=f"Printer {n} jammed", description="Jam",
+                        service=service, impact=3, urgency=3)  # fmt: skip
+    pks = list(emails().values_list("pk", flat=True))
+    start = threading.Barrier(2)
+
+    def claim(claimant: str) -> list[int]:
+        try:
+            start.wait(5)
+            return [c.pk for c in emails_claim(claimant=claimant, pks=pks)]
+        finally:
+            connections.close_all()  # this thread's connection
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(claim, ["task-a", "task-b"])
+    assert not set(first) & set(second)
+    assert sorted(first + second) == sorted(pks)
+
+
+def test_a_transient_failure_stops_the_lane_and_gives_its_other_rows_back(
+    postgres, smtp_server, initiator, service, settings
+):
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "DELIVERY_SESSIONS": 4}
+    for n in range(12):
+        incident_report(initiator=initiator, title=f"Printer {n} jammed", description="Jam",
+                        service=service, impact=3, urgency=3)  # fmt: skip
+    smtp_server.answers["Printer 5 jammed"] = "451 4.7.1 Greylisted, try again later"
+    first, *also = emails().values_list("pk", flat=True)
+    rows = list(emails())
+    notification_deliver(notification_id=first, also=also, drain=0)
+    # Rows are dealt to the lanes in turn: the lane of row 5 had row 9 still to send.
+    greylisted, untried = rows[5], rows[9]
+    greylisted.refresh_from_db()
+    untried.refresh_from_db()
+    assert greylisted.status == "pending" and greylisted.attempts == 1
+    assert "451" in greylisted.last_error and greylisted.next_attempt_at > timezone.now()
+    assert untried.status == "pending" and untried.attempts == 0
+    # Nothing stays claimed: what was not tried may be sent by the next task at once.
+    assert not emails(claimed_until__isnull=False).exists()
+    assert not emails(status="failed").exists()
+    assert emails(status="sent").count() == len(smtp_server.messages) <= 10
 
 
 def claimed(**fields) -> ClaimedEmail:
