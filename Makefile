@@ -46,7 +46,8 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 bench: $(STAMP) ## Print the benchmark figures (see docs/benchmarks.md)
 	$(BIN)/python -m benchmarks
 
-graph: $(STAMP) ## Draw both state machines to docs/state-machines.svg
+graph: $(STAMP) ## Draw the state machines: docs/state-machines.svg and the incident page's layout
+	DEBUG=1 $(BIN)/python manage.py draw_escalation_layout
 	DEBUG=1 $(BIN)/python manage.py graph_transitions incidents.Incident incidents.Escalation -o docs/state-machines.svg
 	@rm -f docs/state-machines  # graphviz leaves its dot source beside the picture
 

@@ -7,4 +7,4 @@ class IncidentsConfig(AppConfig):
 
     def ready(self) -> None:
         # Celery's autodiscovery finds only `incidents.tasks`; register the other task module.
-        from . import tasks_deescalation  # noqa: F401
+        from . import checks, tasks_deescalation  # noqa: F401

@@ -1,13 +1,18 @@
 """The escalation state machine as an SVG, drawn server-side from the FSM definition.
 
-Graphviz lays the machine out once per process (the definition only changes with a deploy);
-each page then highlights its own case with a small <style> block that targets the ids
-graphviz wrote, so no request pays for a layout.
+Graphviz lays the machine out; the layout is kept beside this module
+(escalation_layout.svg, written by `make graph`) because it changes only when the
+definition does, and a server must not need Graphviz's `dot` program installed to show an
+incident. The file carries a fingerprint of the graph it was drawn from: a system check
+and a test fail when the definition moved on without it. Each page then highlights its
+own case with a small <style> block that targets the ids graphviz wrote.
 """
 
+import hashlib
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import graphviz
 from django.utils.html import escape
@@ -17,6 +22,8 @@ from incidents.models import Escalation
 
 S = Escalation.State
 START = "start"
+LAYOUT_FILE = Path(__file__).with_name("escalation_layout.svg")
+FINGERPRINT = re.compile(r"<!-- graph ([0-9a-f]{64}) -->")
 # Cases are born in these states by a service, not by a transition (flag, ask, declare).
 ENTRY_EDGES = [
     (S.IMMINENT, "flag_imminent", "flagged / SLA warning"),
@@ -40,9 +47,8 @@ def escalation_transitions() -> list[tuple[str, str, str]]:
     return sorted(edges)
 
 
-@lru_cache(maxsize=1)
-def escalation_layout() -> str:
-    """The machine laid out by graphviz `dot`, as an <svg> element (cached per process)."""
+def escalation_graph() -> graphviz.Digraph:
+    """The machine as a graphviz graph: every state and transition of Escalation.state."""
     final = {str(s) for s in (S.REJECTED, S.AVOIDED, S.DEESCALATED, S.CANCELLED)}
     graph = graphviz.Digraph(
         "escalation",
@@ -84,11 +90,34 @@ def escalation_layout() -> str:
             style="dotted" if faint else "solid",
             constraint="false" if faint else "true",
         )
+    return graph
+
+
+def graph_fingerprint(graph: graphviz.Digraph) -> str:
+    return hashlib.sha256(graph.source.encode()).hexdigest()
+
+
+def escalation_layout_draw() -> str:
+    """Lay the machine out with graphviz `dot` (needs it installed): the layout file's text."""
+    graph = escalation_graph()
     svg = graph.pipe(format="svg", engine="dot").decode()
     svg = svg[svg.index("<svg") :]
     # Scale with its container instead of graphviz's fixed points.
     svg = re.sub(r'<svg width="[^"]+" height="[^"]+"', '<svg class="esc-diagram"', svg, count=1)
-    return svg
+    return f"<!-- graph {graph_fingerprint(graph)} -->\n{svg}"
+
+
+def escalation_layout_is_current() -> bool:
+    """Whether the kept layout was drawn from today's definition of the machine."""
+    found = FINGERPRINT.match(LAYOUT_FILE.read_text()) if LAYOUT_FILE.exists() else None
+    return bool(found) and found.group(1) == graph_fingerprint(escalation_graph())
+
+
+@lru_cache(maxsize=1)
+def escalation_layout() -> str:
+    """The kept layout as an <svg> element (read once per process)."""
+    svg = LAYOUT_FILE.read_text()
+    return svg[svg.index("<svg") :]
 
 
 def escalation_diagram(*, current: str | None, path: Iterable[tuple[str, str, str]]) -> SafeString:
