@@ -514,13 +514,13 @@ class _Child:
         self.proc.wait()
 
 
-def _run_backend(backend: str, urls: tuple[str, str]) -> dict[str, Any] | None:
+def _run_backend(backend: str, urls: tuple[str, str]) -> dict[str, Any]:
     """Both sizes at once, each in its own database and process, timed in alternation:
     the machine is shared, and a burst of load then slows 1k and 100k alike instead of
     landing on one of them and faking a ratio."""
     children = [_Child(backend, size, url) for size, url in zip(SIZES, urls, strict=True)]
     try:
-        out: dict[str, Any] = {"backend": backend, "sizes": {}}
+        out: dict[str, Any] = {"backend": backend, "ok": True, "sizes": {}}
         for size, proc in zip(SIZES, children, strict=True):
             out["sizes"][str(size)] = {**proc.ready(), "pages": {}}
         figures = {page.name: [proc.ask(do="warm", page=page.name) for proc in children]
@@ -541,7 +541,7 @@ def _run_backend(backend: str, urls: tuple[str, str]) -> dict[str, Any] | None:
         return out
     except (RuntimeError, BrokenPipeError) as exc:
         print(f"{backend}: the benchmark failed: {exc}")
-        return None
+        return {"backend": backend, "ok": False}
     finally:
         for proc in children:
             proc.close()
@@ -601,8 +601,8 @@ def main() -> None:
                 _pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     misses = []
     for result in results:
-        if result:
-            misses += _report(result)
+        # A backend whose child failed measured nothing: that is a miss, not a pass.
+        misses += _report(result) if result["ok"] else [f"{result['backend']}: the run failed"]
     print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print("\nTargets: " + ("all met." if not misses else "MISSED:\n  " + "\n  ".join(misses)))
 
