@@ -1,9 +1,7 @@
 """Reads for the notification pages: inbox, the initiator's status page, the staff outbox."""
 
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from incidents.models import Incident
@@ -52,38 +50,3 @@ def notification_list_outbox(*, status: str | None = None) -> QuerySet[Notificat
     if status:
         rows = rows.filter(status=status)
     return rows.order_by("-created_at")
-
-
-# --- development mail files (EMAIL_URL=filemail://) -------------------------------
-
-
-def mail_directory() -> Path | None:
-    path = getattr(settings, "EMAIL_FILE_PATH", None)
-    return Path(path) if path else None
-
-
-def mail_file_list(*, limit: int = 200) -> list[dict[str, Any]]:
-    directory = mail_directory()
-    if directory is None or not directory.is_dir():
-        return []
-    files = sorted(directory.glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
-    result = []
-    for path in files[:limit]:
-        head = path.read_text(errors="replace")[:4000]
-        subject = next((line[9:] for line in head.splitlines() if line.startswith("Subject: ")), "")
-        to = next((line[4:] for line in head.splitlines() if line.startswith("To: ")), "")
-        result.append(
-            {"name": path.name, "subject": subject, "to": to, "size": path.stat().st_size}
-        )
-    return result
-
-
-def mail_file_read(*, name: str) -> str | None:
-    """The text of one mail file; None for a name outside the mail directory."""
-    directory = mail_directory()
-    if directory is None or "/" in name or "\\" in name or not name.endswith(".log"):
-        return None
-    path = directory / name
-    if not path.is_file():
-        return None
-    return path.read_text(errors="replace")

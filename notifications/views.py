@@ -1,7 +1,13 @@
 """Inbox, preferences, and the staff pages: outbox (failed rows, resend) and the mail viewer."""
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, user_passes_test
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,10 +17,9 @@ from django.views.decorators.http import require_POST
 from incidents.roles import is_staff_member
 
 from .forms import NotificationPreferenceForm
+from .mail_files import mail_file_messages, mail_message_list
 from .models import Notification, NotificationPreference
 from .selectors import (
-    mail_file_list,
-    mail_file_read,
     notification_list_inbox,
     notification_list_outbox,
     notification_unread_count,
@@ -27,11 +32,20 @@ from .services import (
 )
 
 
-def _is_staff(user) -> bool:
-    return bool(user.is_authenticated and (user.is_staff or is_staff_member(user)))
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous users log in first; a signed-in user without a staff role is told no (403),
+    not sent to a login page they have already passed."""
 
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (user.is_staff or is_staff_member(user)):
+            raise PermissionDenied("The outbox and the mail viewer are for staff.")
+        return view(request, *args, **kwargs)
 
-staff_required = user_passes_test(_is_staff)
+    return wrapped
 
 
 def _next(request: HttpRequest, default: str) -> str:
@@ -108,12 +122,12 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 def mail_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "notifications/mail_list.html", {"files": mail_file_list()})
+    return render(request, "notifications/mail_list.html", {"mails": mail_message_list()})
 
 
 @staff_required
 def mail_detail(request: HttpRequest, name: str) -> HttpResponse:
-    text = mail_file_read(name=name)
-    if text is None:
+    mails = mail_file_messages(name=name)
+    if mails is None:
         raise Http404("No such mail file.")
-    return render(request, "notifications/mail_detail.html", {"name": name, "text": text})
+    return render(request, "notifications/mail_detail.html", {"name": name, "mails": mails})

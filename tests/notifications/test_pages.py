@@ -80,7 +80,10 @@ def test_failed_emails_are_visible_to_staff_with_the_error_and_can_be_resent(
 
 def test_initiators_cannot_see_the_outbox(client, initiator):
     client.force_login(initiator)
-    assert client.get("/notifications/outbox/").status_code == 302
+    assert client.get("/notifications/outbox/").status_code == 403
+    assert client.get("/notifications/mail/").status_code == 403
+    client.logout()
+    assert client.get("/notifications/outbox/")["Location"].startswith("/accounts/login/?next=")
 
 
 def test_staff_read_development_mail_files(client, support_user, incident, settings, tmp_path):
@@ -94,6 +97,39 @@ def test_staff_read_development_mail_files(client, support_user, incident, setti
     detail = client.get(f"/notifications/mail/{name}/").content.decode()
     assert "Message-ID: &lt;notification." in detail
     assert client.get("/notifications/mail/..%2Fsecret.log/").status_code == 404
+
+
+def test_the_mail_viewer_reads_mail_as_a_mail_client_would(
+    client, support_user, settings, tmp_path
+):
+    """Folded and encoded subjects whole, several messages of one file each listed, the text
+    part decoded and the HTML part shown (sandboxed), not base64 or =?utf-8?b? words."""
+    from django.core.mail import EmailMultiAlternatives, get_connection
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    long_subject = (
+        "[INC0000020] Escalation imminent: ERP order entry times out for the Hamburg team"
+    )
+    unicode_subject = "[INC0000052] We received your incident: Ünïcode — 打印机 broken"
+    first = EmailMultiAlternatives(long_subject, "Plain body one.", to=["ivy@example.com"])
+    second = EmailMultiAlternatives(unicode_subject, "Grüße, 打印机.", to=["ann@example.com"])
+    second.attach_alternative("<p>Grüße <b>HTML</b></p>", "text/html")
+    get_connection().send_messages([first, second])  # one connection: one file, two messages
+    (name,) = [p.name for p in tmp_path.iterdir()]
+    assert "=?utf-8?" in (tmp_path / name).read_text()  # what the file holds is encoded
+
+    client.force_login(support_user)
+    listing = client.get("/notifications/mail/").content.decode()
+    assert long_subject in listing
+    assert "Ünïcode — 打印机 broken" in listing
+    assert listing.index("Ünïcode") < listing.index("Hamburg team")  # newest first
+    assert "=?utf-8?" not in listing
+    detail = client.get(f"/notifications/mail/{name}/").content.decode()
+    assert 'id="mail-0"' in detail and 'id="mail-1"' in detail
+    assert "Grüße, 打印机." in detail
+    assert '<iframe class="w-100 border rounded mt-2" style="height: 24rem" sandbox' in detail
+    assert "&lt;p&gt;Grüße &lt;b&gt;HTML&lt;/b&gt;&lt;/p&gt;" in detail  # srcdoc, escaped
 
 
 def test_the_status_page_selector_lists_what_the_initiator_was_sent(
