@@ -81,3 +81,29 @@ def test_logging_out_is_a_post_and_ends_the_session(client, initiator):
     response = client.post(reverse("logout"))
     assert response.status_code == 302
     assert client.get(reverse("my-incidents")).status_code == 302
+
+
+def test_a_page_of_another_role_says_why_and_keeps_the_navigation(client, initiator):
+    client.force_login(initiator)
+    response = client.get(reverse("support-queue"))
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "This page is not for your role" in page
+    assert "Staff pages need a support, incident manager or IT operations role." in page
+    assert 'href="/my/incidents/"' in page  # the user's own navigation is still there
+    assert "Log out" in page
+
+
+def test_an_unknown_page_is_a_styled_404(client, initiator, settings):
+    settings.DEBUG = False
+    client.force_login(initiator)
+    response = client.get("/my/incidents/INC9999999/")
+    assert response.status_code == 404
+    assert "We could not find that page" in response.content.decode()
+
+
+def test_the_500_page_renders_without_a_request_or_a_database():
+    from django.template import loader
+
+    page = loader.get_template("500.html").render({})
+    assert "Something went wrong on our side" in page
