@@ -103,6 +103,8 @@ def test_runall_serves_web_runs_worker_and_beat_and_ctrl_c_stops_all(portal_env,
                   timeout=60, what="the login page", log=log)  # fmt: skip
         output = log.read_text()
         assert "demo12345" in output
+        # Links in the e-mails it sends point at this server, not the default port.
+        assert f"Links in e-mails: http://127.0.0.1:{port}\n" in output
         pids = dict(re.findall(r"(web|worker|beat) \(pid (\d+)\)", output))
         assert set(pids) == {"web", "worker", "beat"}
 
@@ -127,3 +129,10 @@ def test_runall_serves_web_runs_worker_and_beat_and_ctrl_c_stops_all(portal_env,
             runall.wait(timeout=5)
     assert [name for name, pid in pids.items() if _alive(int(pid))] == []
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_links_in_e_mails_follow_the_address_served():
+    from escalation_portal.management.commands.runall import site_url_for
+
+    assert site_url_for("127.0.0.1:8010") == "http://127.0.0.1:8010"
+    assert site_url_for("0.0.0.0:8000") == f"http://{socket.gethostname()}:8000"

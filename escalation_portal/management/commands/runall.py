@@ -5,6 +5,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,15 @@ DEMO_LOGINS = [
 ]
 
 
+def site_url_for(host: str) -> str:
+    """Where links in e-mails point when SITE_URL is not set: where this server listens.
+    A wildcard address is no place to send anyone; this machine's name is."""
+    name, _, port = host.rpartition(":")
+    if name in ("0.0.0.0", "[::]", "::"):
+        name = socket.gethostname()
+    return f"http://{name}:{port}"
+
+
 class Command(BaseCommand):
     help = "Run web (runserver), a Celery worker and Celery beat together."
 
@@ -29,7 +39,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport: str, **options):
         python = sys.executable
+        host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.setdefault("SITE_URL", site_url_for(host))
         schedule = str(settings.VAR_DIR / "celerybeat-schedule")
         commands = {
             "web": [python, "manage.py", "runserver", addrport, "--noreload"],
@@ -45,7 +57,6 @@ class Command(BaseCommand):
             name: subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
             for name, command in commands.items()
         }
-        host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"
         self.stdout.write(self.style.SUCCESS(f"\nEscalation Portal: http://{host}/\n"))
         self.stdout.write(
             "Started " + ", ".join(f"{name} (pid {p.pid})" for name, p in processes.items())
@@ -54,7 +65,8 @@ class Command(BaseCommand):
         for username, role in DEMO_LOGINS:
             self.stdout.write(f"  {username:<11} {role}")
         self.stdout.write(
-            f"Broker: {settings.CELERY_BROKER_URL}\nCtrl-C stops web, worker and beat.\n"
+            f"Broker: {settings.CELERY_BROKER_URL}\nLinks in e-mails: {env['SITE_URL']}\n"
+            "Ctrl-C stops web, worker and beat.\n"
         )
 
         def stop(*_):
