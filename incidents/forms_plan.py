@@ -154,6 +154,7 @@ class EscalateFurtherForm(_TextForm):
 
     stakeholders = forms.ModelMultipleChoiceField(
         label="Stakeholders to e-mail",
+        help_text="E-mailed at once. Administrators keep this list (Admin → Stakeholders).",
         queryset=Stakeholder.objects.none(),
         widget=forms.CheckboxSelectMultiple,
         required=False,

@@ -9,7 +9,14 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents.models import ACTIVE_STATES, Escalation, Incident, TimelineEntry
+from incidents.models import (
+    ACTIVE_STATES,
+    Escalation,
+    Incident,
+    Stakeholder,
+    StakeholderNotice,
+    TimelineEntry,
+)
 from incidents.services.sla_monitor import sla_monitor_run
 from notifications.models import Notification
 
@@ -55,6 +62,10 @@ def test_demo_shows_every_state_lets_everyone_log_in_and_loads_once(debug, clien
         client.logout()
     assert "demo12345" in printed
     assert get_user_model().objects.get(username="admin").is_superuser
+
+    # IT operations have someone to escalate a major incident to, and did so in the story.
+    assert Stakeholder.objects.filter(active=True).count() >= 2
+    assert StakeholderNotice.objects.exists()
 
     before = _counts()
     again = _seed("--if-empty")

@@ -31,6 +31,7 @@ from incidents.models import (
     Service,
     SLAEvent,
     SLAThresholdCrossing,
+    Stakeholder,
     SupportGroup,
     TimelineEntry,
 )
@@ -76,6 +77,13 @@ GROUPS = [
     ("Application Support", 2, ["fiona.byrne"]),
     ("Infrastructure & Network", 2, ["operations"]),
     ("Platform Engineering", 3, ["operations", "hana.novak"]),
+]
+
+# Whom IT operations escalate a major incident further to: name, role (e-mail derived).
+STAKEHOLDERS = [
+    ("Catherine Moreau", "Chief Information Officer"),
+    ("Daniel Okoye", "Head of IT Operations"),
+    ("Priya Raman", "Service owner, business applications"),
 ]
 
 # key, name, tier, description
@@ -289,6 +297,12 @@ class Command(BaseCommand):
             group, _ = SupportGroup.objects.get_or_create(name=name, defaults={"level": level})
             group.members.add(*(self.users[m] for m in members))
             groups[name] = group
+        for position, (name, role) in enumerate(STAKEHOLDERS):
+            first, last = name.lower().split()
+            Stakeholder.objects.get_or_create(
+                email=f"{first}.{last}@example.com",
+                defaults={"name": name, "role": role, "position": position},
+            )
         self.services = {}
         for key, name, tier, description in SERVICES:
             self.services[key], _ = Service.objects.get_or_create(
@@ -411,7 +425,7 @@ class Command(BaseCommand):
                 ops.major_escalate_further,
                 escalation=case,
                 actor=ops_user,
-                stakeholders="CIO, head of operations",
+                stakeholders=list(Stakeholder.objects.order_by("position")[:2]),
                 note="Outage over 30 minutes; vendor engaged.",
             )
             story.at(
