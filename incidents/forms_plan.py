@@ -78,6 +78,12 @@ class ActivityForm(forms.Form):
 
 
 class BaseActivityFormSet(forms.BaseFormSet):
+    # Django's own words ("Please submit at least 1 form.") speak of forms, not activities.
+    default_error_messages = {
+        "too_few_forms": "Add at least one activity: what will be done, by whom and by when.",
+        "too_many_forms": "A plan holds at most %(num)d activities.",
+    }
+
     def __init__(self, *args, staff=None, **kwargs):
         self.staff = staff
         super().__init__(*args, **kwargs)
@@ -273,9 +279,16 @@ class FollowUpForm(ActivityForm):
         return super().clean_due_at() if due else None
 
 
+class BaseFollowUpFormSet(BaseActivityFormSet):
+    default_error_messages = {
+        "too_few_forms": "Add at least one follow-up action: what will be done and by whom.",
+        "too_many_forms": "A review holds at most %(num)d follow-up actions.",
+    }
+
+
 FollowUpFormSet = forms.formset_factory(
     FollowUpForm,
-    formset=BaseActivityFormSet,
+    formset=BaseFollowUpFormSet,
     extra=1,
     min_num=1,
     validate_min=True,

@@ -356,3 +356,14 @@ def test_the_board_shows_when_the_next_promised_update_is_due(mia, case):
     html = section(mia.get(reverse("manager-board")).content.decode())
     assert "Overdue since" not in html
     assert "Due 29\xa0minutes from now" in html or "Due 30\xa0minutes from now" in html
+
+
+def test_a_plan_without_activities_asks_for_one_in_plain_words(mia, case, support_user):
+    response = mia.post(
+        reverse("plan-edit", args=[case.incident.number]), plan_post(support_user, rows=[])
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Add at least one activity: what will be done, by whom and by when." in html
+    assert "submit at least" not in html
+    assert not DeescalationPlan.objects.exists()
