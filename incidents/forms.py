@@ -157,6 +157,7 @@ class AssignForm(ActionForm):
         super().__init__(*args, **kwargs)
         # Fresh querysets per form: the module-level ones would be cached across requests.
         self.fields["assignee"].queryset = staff_users()
+        self.fields["assignee"].label_from_instance = lambda u: u.get_full_name() or u.username
         self.fields["group"].queryset = SupportGroup.objects.all()
 
 

@@ -349,7 +349,7 @@ def incident_page(*, incident: Incident, timeline_filter: str = "all") -> Incide
         entries = entries.filter(escalation__isnull=False)
     timeline = list(entries.order_by("-created_at", "-pk"))
     for entry in timeline:
-        entry.change_words = _change_words(entry)
+        entry.change_words = timeline_change_words(entry)
     path: list[tuple[str, str, str]] = []
     if shown is not None and timeline_filter in ("all", "escalation"):
         # Every entry of the case is in the timeline: its path is those, oldest first.
@@ -369,8 +369,9 @@ def incident_page(*, incident: Incident, timeline_filter: str = "all") -> Incide
     )
 
 
-def _change_words(entry: TimelineEntry) -> str:
-    """'In progress → On hold' in the machine's own labels; empty when nothing moved."""
+def timeline_change_words(entry: TimelineEntry) -> str:
+    """'In progress → On hold' in the machine's own labels; for the first state of a record
+    (nothing before it) only that state; empty when nothing moved."""
     if not entry.to_state or entry.from_state == entry.to_state:
         return ""
     labels = dict(

@@ -34,6 +34,7 @@ from incidents.models import (
     UpdateCadence,
 )
 from incidents.roles import perm
+from incidents.selectors import timeline_change_words
 from notifications.models import Notification
 
 S = Escalation.State
@@ -332,13 +333,7 @@ def timeline_for_staff(*, incident: Incident, limit: int = 50) -> list[TimelineE
         .order_by("-created_at", "-pk")[:limit]
     )
     for entry in entries:
-        labels = STATE_LABELS.get(entry.machine, {})
-        entry.change_text = (
-            f"{labels.get(entry.from_state, entry.from_state) or 'start'} → "
-            f"{labels.get(entry.to_state, entry.to_state)}"
-            if entry.to_state and entry.from_state != entry.to_state
-            else ""
-        )
+        entry.change_words = timeline_change_words(entry)
     return entries
 
 

@@ -350,7 +350,7 @@ def incident_assign(
         incident.assignment_group = group
         incident.support_level = max(incident.support_level, group.level)
     incident.save(update_fields=["assignee", "assignment_group", "support_level", "updated_at"])
-    who = assignee.get_username() if assignee else "nobody"
+    who = (assignee.get_full_name() or assignee.get_username()) if assignee else "nobody"
     where = f" in {incident.assignment_group}" if incident.assignment_group else ""
     timeline_record(
         incident=incident, kind=Kind.ASSIGNMENT, actor=actor, note=f"Assigned to {who}{where}."

@@ -367,3 +367,10 @@ def test_a_plan_without_activities_asks_for_one_in_plain_words(mia, case, suppor
     assert "Add at least one activity: what will be done, by whom and by when." in html
     assert "submit at least" not in html
     assert not DeescalationPlan.objects.exists()
+
+
+def test_the_workspace_timeline_names_states_in_words(mia, case):
+    html = mia.get(reverse("manager-incident", args=[case.incident.number])).content.decode()
+    assert "Awaiting entitlement check → Escalated" in html
+    assert ": Awaiting entitlement check<" in html or ": Awaiting entitlement check\n" in html
+    assert "start →" not in html

@@ -303,6 +303,12 @@ def test_each_action_does_what_it_says(client, world, slug):
     assert TimelineEntry.objects.filter(incident=incident).count() > before
     if slug == "assign":
         assert incident.assignee == world.manager
+        # People by their names, in the form's choices and on the timeline.
+        name = world.manager.get_full_name()
+        assert name and name != world.manager.username
+        assert f"Assigned to {name}" in page.content.decode()
+        form = client.get(page_url(incident)).content.decode()
+        assert f'<option value="{world.manager.pk}">{name}</option>' in form
 
 
 REQUIRED = {slug: values for slug, (_, _, values, _) in CASES.items()
