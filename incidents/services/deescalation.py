@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from incidents.models import (
@@ -86,7 +87,8 @@ def plan_draft(
     _create_activities(plan, activities)
     timeline_record(
         incident=case.incident, escalation=case, kind=Kind.PLAN, actor=actor,
-        note=f"Deescalation plan drafted with {len(activities)} activities.",
+        note=f"Deescalation plan drafted with {len(activities)} "
+        f"activit{pluralize(len(activities), 'y,ies')}.",
     )  # fmt: skip
     return plan
 

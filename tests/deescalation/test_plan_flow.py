@@ -7,7 +7,7 @@ import time_machine
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from incidents.models import Escalation
+from incidents.models import Escalation, TimelineEntry
 from incidents.selectors_deescalation import activity_list_for_owner, plan_progress
 from incidents.services.deescalation import (
     ActivityDraft,
@@ -171,3 +171,17 @@ def test_my_activities_lists_overdue_first_across_incidents(
     assert mine[0].overdue and mine[0].plan.escalation.incident == other_case.incident
     progress = plan_progress(escalation=other_case)
     assert (progress.finished, progress.total, progress.overdue) == (0, 1, 1)
+
+
+def test_the_timeline_counts_the_plan_s_activities_in_words(escalated, manager_user, support_user):
+    _draft(escalated, manager_user, support_user, "Fail over")
+    _draft(escalated, manager_user, support_user, "Fail over", "Tell the users")
+    notes = list(
+        TimelineEntry.objects.filter(escalation=escalated, kind="plan")
+        .order_by("pk")
+        .values_list("note", flat=True)
+    )
+    assert notes == [
+        "Deescalation plan drafted with 1 activity.",
+        "Deescalation plan drafted with 2 activities.",
+    ]
