@@ -19,12 +19,16 @@ register = template.Library()
 
 
 @register.simple_tag
-def priority_badge(incident: Any) -> str:
-    return format_html(
-        '<span class="badge prio prio-{0}" title="{1}">P{0}</span>',
-        incident.priority,
-        incident.get_priority_display(),
+def priority_badge(incident: Any, words: bool = False) -> str:
+    """The P1-P5 badge; with words=True followed by the word ("Moderate"), not the label
+    again: the label ("P3 Moderate") already starts with what the badge says."""
+    label = incident.get_priority_display()
+    badge = format_html(
+        '<span class="badge prio prio-{0}" title="{1}">P{0}</span>', incident.priority, label
     )
+    if not words:
+        return badge
+    return format_html("{} {}", badge, label.removeprefix(f"P{incident.priority} "))
 
 
 @register.simple_tag

@@ -51,7 +51,7 @@ def test_only_staff_may_open_it(client, case, initiator, operations_user):
 def test_the_facts_and_the_recommendation_with_its_reasons(client, case, support_user):
     client.force_login(support_user)
     html = client.get(url(case)).content.decode()
-    assert "P1 Critical" in html
+    assert 'title="P1 Critical">P1</span> Critical <' in html  # the badge, then the word
     assert "% used" in html
     assert "Tier 2 (standard)" in html
     assert "Suppliers are not paid; quarter closes tomorrow" in html
