@@ -195,19 +195,28 @@ def incident_count_support_queue(*, user: Any, group_ids: list[int], filters: Qu
     return qs.count()
 
 
+def _incident_group() -> Subquery:
+    # A scalar lookup of each case's own incident (one primary-key probe per live case),
+    # not a join on the group: PostgreSQL would hash every incident the group ever had,
+    # closed history included, to keep the few hundred live cases.
+    return Subquery(
+        Incident.objects.filter(pk=OuterRef("incident_id"))
+        .order_by()
+        .values("assignment_group_id")[:1]
+    )
+
+
 def _cases(*, group_ids: list[int]) -> QuerySet[Escalation]:
     qs = Escalation.objects.all()
     if group_ids:
-        # A scalar lookup of each case's own incident (one primary-key probe per live
-        # case), not a join on the group: PostgreSQL would hash every incident the group
-        # ever had, closed history included, to keep the few hundred live cases.
-        group = Subquery(
-            Incident.objects.filter(pk=OuterRef("incident_id"))
-            .order_by()
-            .values("assignment_group_id")[:1]
-        )
-        qs = qs.alias(incident_group=group).filter(incident_group__in=group_ids)
+        qs = qs.alias(incident_group=_incident_group()).filter(incident_group__in=group_ids)
     return qs
+
+
+def _decided_by_us(*, group_ids: list[int], user: Any) -> Q:
+    """Decisions on the groups' incidents, and the user's own: escalating moves an incident
+    to the next level's group, and the decision must not vanish from the desk's tab."""
+    return Q(incident_group__in=group_ids) | Q(decided_by=user)
 
 
 def escalation_list_imminent(*, group_ids: list[int]) -> QuerySet[Escalation]:
@@ -244,28 +253,30 @@ def escalation_list_entitlement(*, group_ids: list[int]) -> QuerySet[Escalation]
 
 
 def escalation_list_recently_decided(
-    *, group_ids: list[int], now: datetime
+    *, group_ids: list[int], user: Any, now: datetime
 ) -> QuerySet[Escalation]:
-    return (
-        _cases(group_ids=group_ids)
-        .filter(decided_at__gte=now - RECENT_DECISIONS, decided_at__isnull=False)
-        .select_related("incident__service", "decided_by")
-        .order_by("-decided_at", "-pk")
-    )
-
-
-def support_tab_counts(*, group_ids: list[int], now: datetime) -> dict[str, int]:
-    """The three tab badges in one query."""
-    # The WHERE keeps the count to the few live or recent cases, not the whole history.
-    live = Q(state__in=[S.IMMINENT, S.REQUESTED]) | Q(decided_at__gte=now - RECENT_DECISIONS)
-    return (
-        _cases(group_ids=group_ids)
-        .filter(live)
-        .aggregate(
-            imminent=Count("pk", filter=Q(state=S.IMMINENT)),
-            entitlement=Count("pk", filter=Q(state=S.REQUESTED)),
-            decided=Count("pk", filter=Q(decided_at__gte=now - RECENT_DECISIONS)),
+    qs = Escalation.objects.filter(decided_at__gte=now - RECENT_DECISIONS, decided_at__isnull=False)
+    if group_ids:
+        qs = qs.alias(incident_group=_incident_group()).filter(
+            _decided_by_us(group_ids=group_ids, user=user)
         )
+    return qs.select_related("incident__service", "decided_by").order_by("-decided_at", "-pk")
+
+
+def support_tab_counts(*, group_ids: list[int], user: Any, now: datetime) -> dict[str, int]:
+    """The three tab badges in one query."""
+    waiting = Q(state__in=[S.IMMINENT, S.REQUESTED])
+    recent = Q(decided_at__gte=now - RECENT_DECISIONS)
+    qs = Escalation.objects.all()
+    if group_ids:
+        qs = qs.alias(incident_group=_incident_group())
+        waiting &= Q(incident_group__in=group_ids)
+        recent &= _decided_by_us(group_ids=group_ids, user=user)
+    # The WHERE keeps the count to the few live or recent cases, not the whole history.
+    return qs.filter(waiting | recent).aggregate(
+        imminent=Count("pk", filter=waiting & Q(state=S.IMMINENT)),
+        entitlement=Count("pk", filter=waiting & Q(state=S.REQUESTED)),
+        decided=Count("pk", filter=recent),
     )
 
 

@@ -67,7 +67,7 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     elif tab == "entitlement":
         rows = escalation_list_entitlement(group_ids=group_ids)
     else:
-        rows = escalation_list_recently_decided(group_ids=group_ids, now=now)
+        rows = escalation_list_recently_decided(group_ids=group_ids, user=request.user, now=now)
     page = CountedPaginator(rows, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
     # The stale thresholds (SLA policies) once for the page; the rest is arithmetic on rows.
     stale_hours = sla_stale_hours() if tab == "queue" else {}
@@ -82,7 +82,7 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     context = {
         "tab": tab,
         "tabs": TABS,
-        "counts": support_tab_counts(group_ids=group_ids, now=now),
+        "counts": support_tab_counts(group_ids=group_ids, user=request.user, now=now),
         "page": page,
         "filters": filters,
         "now": now,

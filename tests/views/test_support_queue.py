@@ -7,14 +7,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import Incident, SupportGroup
+from incidents.roles import FIRST_LEVEL_SUPPORT
 from incidents.services.escalations import (
+    escalation_escalate,
     escalation_flag_imminent,
     escalation_record_prevention,
     escalation_reject,
     escalation_request,
 )
 from incidents.services.incidents import incident_add_progress_note, incident_assign
-from tests.factories import IncidentFactory, ServiceFactory
+from tests.factories import IncidentFactory, ServiceFactory, UserFactory
 
 QUEUE = reverse("support-queue")
 
@@ -196,6 +198,31 @@ def test_tabs_show_counts_prevention_waiting_age_and_decisions(client, support_u
     decided = client.get(QUEUE, {"tab": "decided"})
     assert rows(decided) == [rejected.number]
     assert "Within SLA targets" in decided.content.decode()
+
+
+def test_my_decision_stays_in_recently_decided_after_the_incident_moves_on(
+    client, support_user, desk, service, initiator
+):
+    """Escalating hands the incident to the next level's group; the desk still sees what it
+    decided. Someone else's decision on another group's incident stays out."""
+    mine = IncidentFactory(service=service, initiator=initiator)
+    escalation_escalate(
+        escalation=escalation_request(incident=mine, actor=initiator, reason="Still down"),
+        actor=support_user, reason="P2 and half the target gone",
+    )  # fmt: skip
+    mine.refresh_from_db()
+    assert mine.assignment_group_id != desk.pk  # it moved on
+    elsewhere = SupportGroup.objects.create(name="Elsewhere", level=2)
+    theirs = IncidentFactory(service=service, initiator=initiator)
+    Incident.objects.filter(pk=theirs.pk).update(assignment_group=elsewhere)
+    escalation_reject(
+        escalation=escalation_request(incident=theirs, actor=initiator, reason="Hurry"),
+        actor=UserFactory(roles=[FIRST_LEVEL_SUPPORT]), reason="Within targets",
+    )  # fmt: skip
+    client.force_login(support_user)
+    decided = client.get(QUEUE, {"tab": "decided"})
+    assert rows(decided) == [mine.number]
+    assert 'data-count="decided">1<' in decided.content.decode()
 
 
 def _seed(count: int, *, service, initiator, support_user) -> None:
