@@ -79,10 +79,20 @@ def support_queue(request: HttpRequest) -> HttpResponse:
             row.stale = sla_is_stale(incident, now=now, hours=stale_hours)
         started = getattr(row, "requested_at", None) or row.created_at
         row.age = duration_words((now - started).total_seconds())
+    counts = support_tab_counts(group_ids=group_ids, user=request.user, now=now)
+    # The open-incidents badge: the page's own total on its tab (filters applied), else
+    # what that tab opens on (no filters), so every tab shows its number.
+    counts["queue"] = (
+        page.paginator.count
+        if tab == "queue"
+        else incident_count_support_queue(
+            user=request.user, group_ids=group_ids, filters=QueueFilters()
+        )
+    )
     context = {
         "tab": tab,
         "tabs": TABS,
-        "counts": support_tab_counts(group_ids=group_ids, user=request.user, now=now),
+        "counts": counts,
         "page": page,
         "filters": filters,
         "now": now,

@@ -198,6 +198,11 @@ def test_tabs_show_counts_prevention_waiting_age_and_decisions(client, support_u
     decided = client.get(QUEUE, {"tab": "decided"})
     assert rows(decided) == [rejected.number]
     assert "Within SLA targets" in decided.content.decode()
+    # Every tab shows every badge, the open incidents' too.
+    assert 'data-count="queue">4<' in html
+    for tab in ("imminent", "entitlement", "decided"):
+        assert 'data-count="queue">4<' in client.get(QUEUE, {"tab": tab}).content.decode()
+    assert 'data-count="queue">0<' in client.get(QUEUE, {"priority": "5"}).content.decode()
 
 
 def test_my_decision_stays_in_recently_decided_after_the_incident_moves_on(
