@@ -463,3 +463,19 @@ def test_the_incident_page_runs_a_fixed_number_of_queries(
     client.get(page_url(incident))  # warm the layout cache and the session
     with django_assert_max_num_queries(30):
         assert client.get(page_url(incident)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "badge"),
+    [("in_progress", ">Major incident<"), ("closed", ">Was a major incident<")],
+)
+def test_the_major_badge_is_red_only_while_the_incident_is_open(
+    client, support_user, initiator, service, status, badge
+):
+    incident = IncidentFactory(initiator=initiator, service=service)
+    Incident.objects.filter(pk=incident.pk).update(is_major=True, status=status)
+    client.force_login(support_user)
+    html = client.get(page_url(incident)).content.decode()
+    assert badge in html
+    red = 'class="badge text-bg-danger" data-testid="major-badge"'
+    assert (red in html) == (status == "in_progress")
