@@ -35,6 +35,8 @@ from incidents.models import (
 )
 from incidents.roles import perm
 from incidents.selectors import timeline_change_words
+from incidents.selectors_deescalation import UpdateClock
+from incidents.sla import sla_alert_calendar, sla_policies
 from notifications.models import Notification
 
 S = Escalation.State
@@ -268,14 +270,20 @@ class ManagerBoard:
 
 
 def _promise_next_updates(cases: list[Escalation], now: datetime) -> None:
-    """Set `next_update_at` and `update_late`: the clock restarts with each public update,
-    at the cadence of the incident's priority (one query for the cadence table)."""
+    """Set `next_update_at` and `update_late`: update_clock's promise for each case, from
+    the cases' own columns and two queries (the cadence and the SLA policies)."""
     cadence = dict(DEFAULT_CADENCE_MINUTES)
     cadence.update(UpdateCadence.objects.values_list("priority", "interval_minutes"))
+    policies = sla_policies() if cases else {}
     for case in cases:
+        incident = case.incident
         started = case.escalated_at or case.major_at or case.created_at
-        last = max(started, case.last_update_at or started)
-        case.next_update_at = last + timedelta(minutes=cadence[case.incident.priority])
+        clock = UpdateClock(
+            started=max(started, case.last_update_at or started),
+            interval=timedelta(minutes=cadence[incident.priority]),
+            calendar=sla_alert_calendar(incident=incident, policy=policies[incident.priority]),
+        )
+        case.next_update_at = clock.due
         case.update_late = case.next_update_at < now
 
 

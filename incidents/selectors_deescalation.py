@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from incidents.calendars import Calendar
 from incidents.models import (
     ACTIVE_STATES,
     DEFAULT_CADENCE_MINUTES,
@@ -20,6 +21,7 @@ from incidents.models import (
     TimelineEntry,
     UpdateCadence,
 )
+from incidents.sla import sla_alert_calendar, sla_policy_for
 
 S = Escalation.State
 # While a case is in one of these, the initiator has been promised regular updates.
@@ -128,9 +130,51 @@ def update_cadence_for(*, priority: int) -> timedelta:
     return timedelta(minutes=minutes or DEFAULT_CADENCE_MINUTES[priority])
 
 
-def update_clock(case: Escalation) -> tuple[datetime, timedelta] | None:
-    """When the clock last started (escalation or last public update) and its interval;
-    None when the case promises no updates (not escalated, or over)."""
+def latest_moment(*, first: datetime, every: timedelta, now: datetime) -> datetime | None:
+    """The last of first, first + every, first + 2 every, ... that is not after now.
+
+    A monitor that was down for hours sends one reminder for now, not a backlog."""
+    if now < first:
+        return None
+    return first + ((now - first) // every) * every
+
+
+@dataclass(frozen=True)
+class UpdateClock:
+    """The promise to the initiator: an update every `interval` after `started` (the
+    escalation or the last public update). With a `calendar`, a promise that would fall
+    outside its business hours moves to the next opening, the rule non-urgent SLA alerts
+    follow (sla_alert_calendar): a P3 escalated at 17:45 is not promised news at 01:45."""
+
+    started: datetime
+    interval: timedelta
+    calendar: Calendar | None = None
+
+    def due_after(self, moment: datetime) -> datetime:
+        at = moment + self.interval
+        return self.calendar.next_open(at) if self.calendar is not None else at
+
+    @property
+    def due(self) -> datetime:
+        return self.due_after(self.started)
+
+    def latest_due(self, now: datetime) -> datetime | None:
+        """The last of due, the due after it, ... that is not after `now` (None before the
+        first): a monitor that was down for hours reminds once for now, not a backlog."""
+        moment = self.due
+        if self.calendar is None or moment > now:
+            return latest_moment(first=moment, every=self.interval, now=now)
+        for _ in range(10_000):  # a year of hourly promises; the loop ends long before
+            following = self.due_after(moment)
+            if following > now:
+                break
+            moment = following
+        return moment
+
+
+def update_clock(case: Escalation) -> UpdateClock | None:
+    """The case's promised-update clock; None when it promises no updates (not escalated,
+    or over)."""
     if case.state not in CADENCE_STATES:
         return None
     started = case.escalated_at or case.major_at or case.created_at
@@ -145,7 +189,14 @@ def update_clock(case: Escalation) -> tuple[datetime, timedelta] | None:
         .values_list("created_at", flat=True)
         .first()
     )
-    return max(started, last_update or started), update_cadence_for(priority=case.incident.priority)
+    incident = case.incident
+    return UpdateClock(
+        started=max(started, last_update or started),
+        interval=update_cadence_for(priority=incident.priority),
+        calendar=sla_alert_calendar(
+            incident=incident, policy=sla_policy_for(priority=incident.priority)
+        ),
+    )
 
 
 def next_update_due(incident: Incident) -> datetime | None:
@@ -157,10 +208,7 @@ def next_update_due(incident: Incident) -> datetime | None:
         .first()
     )
     clock = update_clock(case) if case else None
-    if clock is None:
-        return None
-    started, interval = clock
-    return started + interval
+    return clock.due if clock else None
 
 
 # --- major incidents ------------------------------------------------------------------

@@ -85,6 +85,12 @@ def sla_policy_for(*, priority: int) -> SLAPolicy:
     return _policy_or_fallback(_policies(), priority)
 
 
+def sla_policies() -> dict[int, SLAPolicy]:
+    """Every priority's policy in one query, for pages that show many incidents."""
+    rows = _policies()
+    return {priority: _policy_or_fallback(rows, priority) for priority in FALLBACK_TARGETS}
+
+
 def sla_targets(*, priority: int) -> Targets:
     policy = sla_policy_for(priority=priority)
     return Targets(
@@ -554,11 +560,18 @@ def sla_recompute_open(*, incidents: QuerySet[Incident], reason: str = "") -> in
 # --- alerts and staleness --------------------------------------------------------------
 
 
+def sla_alert_calendar(*, incident: Incident, policy: SLAPolicy) -> Calendar | None:
+    """The business hours non-urgent alerts and promises wait for; None: any hour (P1 and
+    major incidents, or a policy without a reminder calendar)."""
+    if incident.is_major or incident.priority == 1 or not policy.reminder_calendar_id:
+        return None
+    return calendar_for(policy.reminder_calendar)
+
+
 def sla_may_alert_now(*, incident: Incident, policy: SLAPolicy, at: datetime) -> bool:
     """Non-urgent alerts wait for business hours; P1 and major incidents page at any hour."""
-    if incident.is_major or incident.priority == 1 or not policy.reminder_calendar_id:
-        return True
-    return calendar_for(policy.reminder_calendar).is_open(at)
+    calendar = sla_alert_calendar(incident=incident, policy=policy)
+    return calendar is None or calendar.is_open(at)
 
 
 def sla_next_alert_time(*, policy: SLAPolicy, at: datetime) -> datetime:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from incidents.models import DeescalationActivity, Escalation, Reminder, TimelineEntry
-from incidents.selectors_deescalation import CADENCE_STATES, update_clock
+from incidents.selectors_deescalation import CADENCE_STATES, latest_moment, update_clock
 from notifications.events import Event
 from notifications.services import notification_queue
 
@@ -28,15 +28,6 @@ S = Escalation.State
 def when(moment: datetime) -> str:
     """A time as people read it, in the portal's time zone."""
     return date_format(timezone.localtime(moment), "j M Y, H:i")
-
-
-def latest_moment(*, first: datetime, every: timedelta, now: datetime) -> datetime | None:
-    """The last of first, first + every, first + 2 every, ... that is not after now.
-
-    A monitor that was down for hours sends one reminder for now, not a backlog."""
-    if now < first:
-        return None
-    return first + ((now - first) // every) * every
 
 
 @dataclass(frozen=True)
@@ -107,10 +98,7 @@ def reminders_update_due(*, now: datetime | None = None) -> int:
     sent = 0
     for case in cases:
         clock = update_clock(case)
-        if clock is None:
-            continue
-        started, interval = clock
-        moment = latest_moment(first=started + interval, every=interval, now=now)
+        moment = clock.latest_due(now) if clock else None
         if moment is None:
             continue
         sent += _remind_once(
@@ -120,9 +108,9 @@ def reminders_update_due(*, now: datetime | None = None) -> int:
             event=Event.UPDATE_DUE,
             note=(
                 f"Reminder: a status update to the initiator was promised by "
-                f"{when(started + interval)}. Post one to reset the clock."
+                f"{when(clock.due)}. Post one to reset the clock."
             ),
-            extra={"next_update_due": started + interval},
+            extra={"next_update_due": clock.due},
         )
     return sent
 

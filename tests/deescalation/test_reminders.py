@@ -1,11 +1,12 @@
 """The monitor: overdue activities and promised updates, reminded once per interval."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import time_machine
 
-from incidents.models import Reminder, UpdateCadence
-from incidents.selectors_deescalation import next_update_due
+from incidents.calendars import calendar_for
+from incidents.models import BusinessCalendar, Incident, Reminder, UpdateCadence
+from incidents.selectors_deescalation import UpdateClock, next_update_due
 from incidents.services.deescalation import activity_complete, status_update_post
 from incidents.services.reminders import reminders_run
 
@@ -68,10 +69,13 @@ def test_update_due_reminds_managers_once_and_an_update_resets_the_clock(
         status_update_post(
             incident=escalated.incident, actor=manager_user, message="Standby is warming up"
         )
-    assert next_update_due(escalated.incident) == posted_at + timedelta(hours=4)
-    after_update, _ = _run_twice_at(posted_at + timedelta(hours=3))
-    assert after_update.updates_due == 0
-    late, late_again = _run_twice_at(posted_at + timedelta(hours=4, minutes=1))
+    # 13:10 + 4 h is 18:10 in Berlin, after office hours (08-18, the P2 policy's reminder
+    # calendar): the initiator is promised news at the next opening, not in the night.
+    tuesday_8_berlin = datetime(2025, 3, 4, 7, 0, tzinfo=UTC)
+    assert next_update_due(escalated.incident) == tuesday_8_berlin
+    evening, _ = _run_twice_at(posted_at + timedelta(hours=4, minutes=1))
+    assert evening.updates_due == 0
+    late, late_again = _run_twice_at(tuesday_8_berlin + timedelta(minutes=1))
     assert (late.updates_due, late_again.updates_due) == (1, 0)
     assert len(told(manager_user, "update_due")) == 2
     assert len(told(second_manager, "update_due")) == 2
@@ -95,3 +99,27 @@ def test_no_update_is_promised_before_escalation(initiator, support_user, servic
         impact=2, urgency=2,
     )  # fmt: skip
     assert next_update_due(incident) is None
+
+
+def test_a_p1_or_major_promise_holds_at_any_hour(escalated, manager_user):
+    Incident.objects.filter(pk=escalated.incident_id).update(priority=1)
+    escalated.incident.refresh_from_db()
+    evening = T0 + timedelta(hours=8, minutes=30)  # 17:30 UTC, 18:30 in Berlin
+    with time_machine.travel(evening, tick=False):
+        status_update_post(incident=escalated.incident, actor=manager_user, message="On it")
+    assert next_update_due(escalated.incident) == evening + timedelta(minutes=60)
+
+
+def test_the_update_clock_waits_for_office_hours_and_repeats_inside_them(db):
+    office = calendar_for(BusinessCalendar.objects.get(name="Office hours"))
+    clock = UpdateClock(started=T0, interval=timedelta(hours=4), calendar=office)
+    assert clock.due == T0 + timedelta(hours=4)  # 13:00 UTC, 14:00 in Berlin: open
+    tuesday_8_berlin = datetime(2025, 3, 4, 7, 0, tzinfo=UTC)
+    assert clock.due_after(clock.due) == tuesday_8_berlin  # 17:00 UTC is 18:00: closed
+    assert clock.latest_due(T0 + timedelta(hours=3)) is None
+    assert clock.latest_due(T0 + timedelta(hours=9)) == T0 + timedelta(hours=4)
+    assert clock.latest_due(tuesday_8_berlin + timedelta(hours=5)) == tuesday_8_berlin + (
+        timedelta(hours=4)
+    )
+    always = UpdateClock(started=T0, interval=timedelta(hours=4))
+    assert always.latest_due(T0 + timedelta(hours=9)) == T0 + timedelta(hours=8)

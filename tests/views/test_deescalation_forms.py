@@ -71,7 +71,8 @@ def test_the_workspace_says_when_the_next_update_is_due_and_when_it_is_late(
 ):
     html = as_user(client, manager_user).get(m_page(case)).content.decode()
     assert "Next update to the initiator due" in html
-    Escalation.objects.filter(pk=case.pk).update(escalated_at=timezone.now() - timedelta(days=2))
+    # Long enough ago that waiting for office hours (a weekend, a holiday) is over too.
+    Escalation.objects.filter(pk=case.pk).update(escalated_at=timezone.now() - timedelta(days=10))
     assert "The next update to the initiator is late" in client.get(m_page(case)).content.decode()
 
 

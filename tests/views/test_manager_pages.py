@@ -344,11 +344,13 @@ def test_activities_of_an_unapproved_plan_are_not_listed_yet(
 
 
 def test_the_board_shows_when_the_next_promised_update_is_due(mia, case):
-    from incidents.models import UpdateCadence
+    from incidents.models import SLAPolicy, UpdateCadence
 
     UpdateCadence.objects.update_or_create(
         priority=case.incident.priority, defaults={"interval_minutes": 30}
     )
+    # Promises at any hour (no office hours to wait for), so this holds whenever it runs.
+    SLAPolicy.objects.filter(priority=case.incident.priority).update(reminder_calendar=None)
     Escalation.objects.filter(pk=case.pk).update(escalated_at=timezone.now() - timedelta(hours=1))
     section = lambda html: html.split('id="waiting_for_plan"')[1].split("</section>")[0]  # noqa: E731
     assert "Overdue since" in section(mia.get(reverse("manager-board")).content.decode())
@@ -374,3 +376,14 @@ def test_the_workspace_timeline_names_states_in_words(mia, case):
     assert "Awaiting entitlement check → Escalated" in html
     assert ": Awaiting entitlement check<" in html or ": Awaiting entitlement check\n" in html
     assert "start →" not in html
+
+
+def test_the_board_promises_what_the_workspace_and_the_initiator_are_told(mia, case):
+    from incidents.selectors_deescalation import next_update_due
+
+    Escalation.objects.filter(pk=case.pk).update(escalated_at=timezone.now() - timedelta(hours=7))
+    board = mia.get(reverse("manager-board")).context["board"]
+    (row,) = board.waiting_for_plan
+    assert row.next_update_at == next_update_due(case.incident)
+    workspace = mia.get(reverse("manager-incident", args=[case.incident.number]))
+    assert workspace.context["next_update"] == row.next_update_at
