@@ -36,6 +36,7 @@ from incidents.sla import sla_is_stale, sla_resolution_consumed, sla_stale_hours
 from .staff import perform_action, staff_required
 
 PAGE_SIZE = 25
+BADGE_CAP = 999  # a tab badge above this says "999+"
 TABS = {
     "queue": "Open incidents",
     "imminent": "Imminent escalations",
@@ -81,19 +82,20 @@ def support_queue(request: HttpRequest) -> HttpResponse:
         row.age = duration_words((now - started).total_seconds())
     counts = support_tab_counts(group_ids=group_ids, user=request.user, now=now)
     # The open-incidents badge: the page's own total on its tab (filters applied), else
-    # what that tab opens on (no filters), so every tab shows its number.
-    counts["queue"] = (
-        page.paginator.count
-        if tab == "queue"
-        else incident_count_support_queue(
-            user=request.user, group_ids=group_ids, filters=QueueFilters()
+    # what that tab opens on (no filters), counted up to the badge's cap.
+    if tab == "queue":
+        counts["queue"] = page.paginator.count
+    else:
+        counts["queue"] = incident_count_support_queue(
+            user=request.user, group_ids=group_ids, filters=QueueFilters(), limit=BADGE_CAP + 1
         )
-    )
+    counts["queue_capped"] = counts["queue"] > BADGE_CAP
     context = {
         "tab": tab,
         "tabs": TABS,
         "counts": counts,
         "page": page,
+        "badge_cap": BADGE_CAP,
         "filters": filters,
         "now": now,
         "scoped": bool(group_ids),

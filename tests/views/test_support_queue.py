@@ -16,6 +16,7 @@ from incidents.services.escalations import (
     escalation_request,
 )
 from incidents.services.incidents import incident_add_progress_note, incident_assign
+from incidents.views import support as support_views
 from tests.factories import IncidentFactory, ServiceFactory, UserFactory
 
 QUEUE = reverse("support-queue")
@@ -203,6 +204,20 @@ def test_tabs_show_counts_prevention_waiting_age_and_decisions(client, support_u
     for tab in ("imminent", "entitlement", "decided"):
         assert 'data-count="queue">4<' in client.get(QUEUE, {"tab": tab}).content.decode()
     assert 'data-count="queue">0<' in client.get(QUEUE, {"priority": "5"}).content.decode()
+
+
+def test_the_open_incidents_badge_stops_counting_at_its_cap(
+    client, support_user, desk, service, initiator, monkeypatch
+):
+    monkeypatch.setattr(support_views, "BADGE_CAP", 3)
+    for _ in range(3):
+        IncidentFactory(service=service, initiator=initiator)
+    client.force_login(support_user)
+    for tab in ("queue", "decided"):
+        assert 'data-count="queue">3<' in client.get(QUEUE, {"tab": tab}).content.decode()
+    IncidentFactory(service=service, initiator=initiator)
+    for tab in ("queue", "decided"):
+        assert 'data-count="queue">3+<' in client.get(QUEUE, {"tab": tab}).content.decode()
 
 
 def test_my_decision_stays_in_recently_decided_after_the_incident_moves_on(
