@@ -195,7 +195,8 @@ def incident_count_support_queue(
         Incident.objects.filter(status__in=Incident.OPEN_STATUSES),
         user=user, group_ids=group_ids, filters=filters,
     )  # fmt: skip
-    return qs[:limit].count() if limit else qs.count()
+    # order_by(): a sliced count keeps the default ordering, which would sort them all.
+    return qs.order_by()[:limit].count() if limit else qs.count()
 
 
 def _incident_group() -> Subquery:
