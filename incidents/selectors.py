@@ -298,6 +298,19 @@ def staff_users() -> QuerySet:
     )
 
 
+def queue_assignee_choices(*, group_ids: list[int]) -> QuerySet:
+    """The queue's Assignee filter: the people of the user's groups and whoever holds one
+    of their open incidents (a manager who took one over), not every staff member."""
+    if not group_ids:
+        return staff_users()
+    holds_open_one = Exists(
+        Incident.objects.filter(
+            assignee=OuterRef("pk"), assignment_group__in=group_ids, open_flag=True
+        )
+    )
+    return staff_users().filter(Q(support_groups__in=group_ids) | holds_open_one)
+
+
 def services() -> QuerySet[Service]:
     return Service.objects.order_by("name")
 

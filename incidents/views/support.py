@@ -23,10 +23,10 @@ from incidents.selectors import (
     escalation_list_recently_decided,
     incident_count_support_queue,
     incident_list_support_queue,
+    queue_assignee_choices,
     services,
     sla_bar,
     sla_used_share,
-    staff_users,
     support_group_ids,
     support_tab_counts,
 )
@@ -107,7 +107,7 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     context |= {
         "priorities": Priority.choices,
         "services": services(),
-        "assignees": staff_users(),
+        "assignees": queue_assignee_choices(group_ids=group_ids),
     }
     return render(request, "incidents/support/queue.html", context)
 

@@ -141,6 +141,31 @@ def test_filters_search_mine_and_sorting(client, support_user, desk, service, in
     assert client.get(QUEUE, {"sort": "drop table", "priority": "x"}).status_code == 200
 
 
+def assignee_options(response) -> list[str]:
+    """The names the queue's Assignee filter offers."""
+    html = response.content.decode()
+    select = html[html.index('name="assignee"') :]
+    select = select[: select.index("</select>")]
+    return [part.split(">", 1)[1].split("<", 1)[0] for part in select.split("<option")[2:]]
+
+
+def test_the_assignee_filter_offers_the_groups_people_and_whoever_holds_their_incidents(
+    client, support_user, desk, service, initiator, manager_user, operations_user
+):
+    colleague = UserFactory(username="cleo", first_name="Cleo", roles=[FIRST_LEVEL_SUPPORT])
+    desk.members.add(colleague)
+    client.force_login(support_user)
+    names = lambda *users: [u.get_full_name() for u in users]  # noqa: E731
+    assert assignee_options(client.get(QUEUE)) == names(colleague, support_user)
+
+    # A manager who takes over one of the desk's open incidents becomes filterable;
+    # IT operations, holding none of them, stay out of the list.
+    incident = IncidentFactory(service=service, initiator=initiator)
+    incident_assign(incident=incident, actor=manager_user, assignee=manager_user)
+    assert assignee_options(client.get(QUEUE)) == names(colleague, manager_user, support_user)
+    assert rows(client.get(QUEUE, {"assignee": manager_user.pk})) == [incident.number]
+
+
 def test_pagination_keeps_the_filters(client, support_user, desk, service, initiator):
     for _ in range(27):
         IncidentFactory(service=service, initiator=initiator, impact=2, urgency=2)
