@@ -22,7 +22,7 @@ setup: $(STAMP) ## Create the virtualenv and install pinned dependencies
 
 run: $(STAMP) ## Set up, migrate, load demo data once, serve web + worker + beat
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
-	DEBUG=1 $(BIN)/python manage.py seed_demo --if-empty
+	DEBUG=1 $(BIN)/python manage.py seed_demo --if-empty --addrport $(ADDRPORT)
 	DEBUG=1 $(BIN)/python manage.py runall --addrport $(ADDRPORT)
 
 # axe-core for the browser tests' accessibility checks: from the npm registry, used only by

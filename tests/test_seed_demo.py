@@ -109,3 +109,14 @@ def test_a_second_run_without_if_empty_refuses_instead_of_doubling(debug):
     with pytest.raises(CommandError, match="already exist"):
         _seed()
     assert not Incident.objects.exists()
+
+
+def test_the_demo_e_mails_link_where_make_run_serves(debug, monkeypatch):
+    # seed_demo renders its e-mails before runall starts; with ADDRPORT changed and no
+    # SITE_URL, their links must point at the port that will answer.
+    monkeypatch.delenv("SITE_URL", raising=False)
+    _seed("--addrport", "127.0.0.1:8123")
+    bodies = Notification.objects.filter(channel="email").values_list("body", flat=True)
+    links = [line for body in bodies for line in body.splitlines() if "://" in line]
+    assert links, "the demo queues e-mails with links"
+    assert all(link.strip().startswith("http://127.0.0.1:8123/") for link in links), links

@@ -132,7 +132,7 @@ def test_runall_serves_web_runs_worker_and_beat_and_ctrl_c_stops_all(portal_env,
 
 
 def test_links_in_e_mails_follow_the_address_served():
-    from escalation_portal.management.commands.runall import site_url_for
+    from escalation_portal.site_url import site_url_for
 
     assert site_url_for("127.0.0.1:8010") == "http://127.0.0.1:8010"
     assert site_url_for("0.0.0.0:8000") == f"http://{socket.gethostname()}:8000"

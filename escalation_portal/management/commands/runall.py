@@ -5,13 +5,14 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from escalation_portal.site_url import site_url_for
 
 DEMO_LOGINS = [
     ("initiator", "reports incidents, follows the status page"),
@@ -20,15 +21,6 @@ DEMO_LOGINS = [
     ("operations", "IT operations queue"),
     ("admin", "administration"),
 ]
-
-
-def site_url_for(host: str) -> str:
-    """Where links in e-mails point when SITE_URL is not set: where this server listens.
-    A wildcard address is no place to send anyone; this machine's name is."""
-    name, _, port = host.rpartition(":")
-    if name in ("0.0.0.0", "[::]", "::"):
-        name = socket.gethostname()
-    return f"http://{name}:{port}"
 
 
 class Command(BaseCommand):

@@ -7,6 +7,7 @@ it wrote are moved back to when that step "happened" (see `_backdate`). That is 
 UPDATEs on set-up data, not a process step; no clock is patched.
 """
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,8 +18,10 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import F
+from django.test.utils import override_settings
 from django.utils import timezone
 
+from escalation_portal.site_url import site_url_for
 from incidents.models import (
     DeescalationActivity,
     DeescalationPlan,
@@ -241,8 +244,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Load even with DEBUG off (not for production)."
         )
+        parser.add_argument(
+            "--addrport",
+            help="Where the portal will be served (as for runall), so that the demo's "
+            "e-mails link there when SITE_URL is not set.",
+        )
 
-    def handle(self, *args, if_empty: bool, force: bool, **options):
+    def handle(self, *args, if_empty: bool, force: bool, addrport: str | None, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "Refusing to load demo data with DEBUG off: this looks like production. "
@@ -258,7 +266,12 @@ class Command(BaseCommand):
                 "The demo users already exist. Run with --if-empty to skip, or remove "
                 "var/ (make clean) to start over."
             )
-        with transaction.atomic():
+        site_url = settings.SITE_URL
+        if addrport and "SITE_URL" not in os.environ:
+            site_url = site_url_for(addrport)
+        # The demo's e-mails are rendered now, before runall starts: their links must
+        # point where runall will serve.
+        with override_settings(SITE_URL=site_url), transaction.atomic():
             self._load()
         self.stdout.write(
             self.style.SUCCESS(
