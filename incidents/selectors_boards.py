@@ -399,7 +399,12 @@ def escalation_stage_steps(*, case: Escalation | None) -> list[tuple[str, str]]:
         return []
     at = STAGE_OF[case.state]
     final = case.state == S.DEESCALATED
+    labels = list(STAGES)
+    if case.state == S.IMMINENT:
+        # Nobody has asked yet: support flagged it (or the SLA monitor did) and is
+        # working to prevent the escalation.
+        labels[0] = "At risk"
     return [
         (label, "done" if index < at or final else "current" if index == at else "todo")
-        for index, label in enumerate(STAGES)
+        for index, label in enumerate(labels)
     ]

@@ -285,3 +285,33 @@ def test_an_escalated_incident_shows_when_the_next_update_is_promised(
     assert 'id="next-update"' not in ivy.get(status_url(incident)).content.decode()
     escalated(incident=incident, initiator=initiator, support=support_user)
     assert "promised the next update by" in ivy.get(status_url(incident)).content.decode()
+
+
+def stage_steps(html: str) -> list[str]:
+    """The escalation progress steps as the status page shows them, current one marked."""
+    steps = html[html.index('aria-label="Escalation progress"') :]
+    steps = steps[: steps.index("</ol>")]
+    out = []
+    for item in steps.split("<li")[1:]:
+        text = item.split(">", 1)[1].split("</li>", 1)[0]
+        label = text.replace('<span aria-hidden="true">✓ </span>', "✓ ")
+        label = label.replace('<span class="visually-hidden"> (current step)</span>', " ←")
+        out.append(label.strip())
+    return out
+
+
+def test_the_progress_steps_say_at_risk_when_support_flagged_it_and_asked_once_asked(
+    ivy, initiator, support_user, service
+):
+    from incidents.services.escalations import escalation_flag_imminent, escalation_request
+
+    incident = reported(initiator=initiator, service=service, support=support_user)
+    escalation_flag_imminent(incident=incident, actor=support_user, reason="Slipping")
+    assert stage_steps(ivy.get(status_url(incident)).content.decode()) == [
+        "At risk ←", "Checked", "Escalated", "Plan approved", "Deescalated",
+    ]  # fmt: skip
+
+    escalation_request(incident=incident, actor=initiator, reason="Payroll deadline")
+    assert stage_steps(ivy.get(status_url(incident)).content.decode()) == [
+        "✓ Asked for", "Checked ←", "Escalated", "Plan approved", "Deescalated",
+    ]  # fmt: skip
