@@ -381,30 +381,38 @@ def operations_log_for(*, escalation: Escalation) -> QuerySet[OperationsLog]:
     return escalation.operations_log.select_related("actor").order_by("-created_at")
 
 
-STAGES = ["Asked for", "Checked", "Escalated", "Plan approved", "Deescalated"]
 STAGE_OF = {
-    S.IMMINENT: 0,
-    S.REQUESTED: 1,
-    S.ESCALATED: 2,
-    S.MAJOR: 2,
-    S.PLAN_SUBMITTED: 2,
-    S.DEESCALATING: 3,
-    S.DEESCALATED: 4,
+    S.IMMINENT: "At risk",
+    S.REQUESTED: "Checked",
+    S.ESCALATED: "Escalated",
+    S.MAJOR: "Escalated",
+    S.PLAN_SUBMITTED: "Escalated",
+    S.DEESCALATING: "Plan approved",
+    S.DEESCALATED: "Deescalated",
 }
 
 
 def escalation_stage_steps(*, case: Escalation | None) -> list[tuple[str, str]]:
-    """The escalation's path as (label, done|current|todo); empty when it ended another way."""
+    """The path this escalation took and has ahead, as (label, done|current|todo); empty
+    when it ended another way. Only steps it really went through: nobody asked for an
+    escalation that support flagged or declared major, so it has no "Asked for"."""
     if case is None or case.state not in STAGE_OF:
         return []
-    at = STAGE_OF[case.state]
-    final = case.state == S.DEESCALATED
-    labels = list(STAGES)
     if case.state == S.IMMINENT:
-        # Nobody has asked yet: support flagged it (or the SLA monitor did) and is
-        # working to prevent the escalation.
-        labels[0] = "At risk"
-    return [
+        labels = ["At risk", "Checked"]  # its one way up: asked for, then checked
+    elif case.requested_at is not None:
+        labels = ["Asked for", "Checked"]
+    else:
+        labels = []
+    labels += ["Escalated", "Plan approved", "Deescalated"]
+    at = labels.index(STAGE_OF[case.state])
+    final = case.state == S.DEESCALATED
+    steps = [
         (label, "done" if index < at or final else "current" if index == at else "todo")
         for index, label in enumerate(labels)
     ]
+    if case.major_at is not None:
+        # A major incident is escalated to IT operations: say so, in the same place.
+        steps = [("Major incident" if label == "Escalated" else label, state)
+                 for label, state in steps]  # fmt: skip
+    return steps

@@ -300,7 +300,7 @@ def stage_steps(html: str) -> list[str]:
     return out
 
 
-def test_the_progress_steps_say_at_risk_when_support_flagged_it_and_asked_once_asked(
+def test_the_progress_steps_show_the_path_it_took_at_risk_then_asked_for(
     ivy, initiator, support_user, service
 ):
     from incidents.services.escalations import escalation_flag_imminent, escalation_request
@@ -314,4 +314,26 @@ def test_the_progress_steps_say_at_risk_when_support_flagged_it_and_asked_once_a
     escalation_request(incident=incident, actor=initiator, reason="Payroll deadline")
     assert stage_steps(ivy.get(status_url(incident)).content.decode()) == [
         "✓ Asked for", "Checked ←", "Escalated", "Plan approved", "Deescalated",
+    ]  # fmt: skip
+
+
+def test_a_major_incident_nobody_asked_for_shows_no_asking_or_checking_step(
+    ivy, initiator, support_user, manager_user, service
+):
+    from tests.e2e.process import major
+
+    incident = reported(initiator=initiator, service=service, support=support_user)
+    major(incident=incident, support=support_user)
+    assert stage_steps(ivy.get(status_url(incident)).content.decode()) == [
+        "Major incident ←", "Plan approved", "Deescalated",
+    ]  # fmt: skip
+
+
+def test_an_escalation_asked_for_and_escalated_shows_every_step_done_so_far(
+    ivy, initiator, support_user, service
+):
+    incident = reported(initiator=initiator, service=service, support=support_user)
+    escalated(incident=incident, initiator=initiator, support=support_user)
+    assert stage_steps(ivy.get(status_url(incident)).content.decode()) == [
+        "✓ Asked for", "✓ Checked", "Escalated ←", "Plan approved", "Deescalated",
     ]  # fmt: skip
