@@ -318,7 +318,7 @@ def escalation_get_for_staff(*, number: str) -> Escalation:
         number=number,
     )
     cases = Escalation.objects.filter(incident=incident).select_related(
-        "plan", "plan__author", "plan__approved_by", "acknowledged_by"
+        "plan", "plan__author", "plan__approved_by", "acknowledged_by", "raised_by", "decided_by"
     )
     case = cases.filter(state__in=ACTIVE_STATES).first() or cases.first()
     if case is None:
@@ -366,6 +366,18 @@ def major_list_for_operations() -> QuerySet[Escalation]:
             last_update_at=_last_public_update(),
         )
         .order_by("-is_unacknowledged", "major_at", "pk")
+    )
+
+
+def escalation_handover(*, case: Escalation) -> OperationsLog | None:
+    """IT operations' last hand-over of this major incident: the state the plan starts from."""
+    if case.major_at is None:
+        return None
+    return (
+        case.operations_log.filter(kind=OperationsLog.Kind.HANDED_OVER)
+        .select_related("actor")
+        .order_by("-created_at")
+        .first()
     )
 
 

@@ -29,6 +29,7 @@ from incidents.models.conditions import refusal_of
 from incidents.selectors_boards import (
     activity_list_for_plan,
     escalation_get_for_staff,
+    escalation_handover,
     manager_board,
     timeline_for_staff,
     user_list_staff,
@@ -116,6 +117,7 @@ def _workspace(
             "may_reorder": may_manage and case.state in (S.ESCALATED, S.DEESCALATING),
             "may_change_plan": may_manage and case.state == S.DEESCALATING,
             "confirm_blockers": confirm_blockers(case, user),
+            "handover": escalation_handover(case=case),
             "next_update": next_update_due(case.incident) if case.is_active else None,
             "now": timezone.now(),
             "forms": forms,
@@ -281,7 +283,13 @@ def plan_edit(request: HttpRequest, number: str) -> HttpResponse:
     return render(
         request,
         "incidents/manager/plan_edit.html",
-        {"case": case, "incident": case.incident, "form": form, "formset": formset},
+        {
+            "case": case,
+            "incident": case.incident,
+            "form": form,
+            "formset": formset,
+            "handover": escalation_handover(case=case),
+        },
         status=status,
     )
 

@@ -389,3 +389,28 @@ def test_the_board_promises_what_the_workspace_and_the_initiator_are_told(mia, c
     assert row.next_update_at == next_update_due(case.incident)
     workspace = mia.get(reverse("manager-incident", args=[case.incident.number]))
     assert workspace.context["next_update"] == row.next_update_at
+
+
+def test_the_plan_editor_and_workspace_show_why_it_was_escalated(mia, case, support_user):
+    for page in (reverse("plan-edit", args=[case.incident.number]), workspace(case)):
+        html = mia.get(page).content.decode()
+        why = html.split('id="why-escalated"')[1].split("</section>")[0]
+        assert case.incident.description in why
+        assert "Asked by the initiator" in why and "Still down at noon." in why
+        assert "The decision" in why and "P2 close to breach." in why
+        assert support_user.get_full_name() in why
+        assert "Handed over by IT operations" not in why
+
+
+def test_a_handed_over_major_incident_shows_the_state_it_was_handed_over_in(
+    mia, initiator, support_user, operations_user, service
+):
+    from incidents.services.operations import major_hand_over
+
+    incident = reported(initiator=initiator, service=service, support=support_user)
+    case = major(incident=incident, support=support_user, acknowledged_by=operations_user)
+    major_hand_over(escalation=case, actor=operations_user, note="Failed over; primary down.")
+    html = mia.get(reverse("plan-edit", args=[incident.number])).content.decode()
+    why = html.split('id="why-escalated"')[1].split("</section>")[0]
+    assert "Declared a major incident" in why and "Whole site down." in why
+    assert "Handed over by IT operations" in why and "Failed over; primary down." in why
