@@ -48,6 +48,14 @@ from incidents.sla import sla_sync, sla_targets
 from notifications.models import Notification
 
 PASSWORD = "demo12345"
+# Why initiators ask for an escalation: varied, as the check queue would see them.
+ASK_REASONS = [
+    "This is blocking my work and nobody has called back.",
+    "Our month-end close is tomorrow and we cannot post anything.",
+    "Three of us are idle until this works; the customer call is at 3 pm.",
+    "It was promised for this morning and it still fails.",
+    "A customer deadline depends on it; please get someone senior on it.",
+]
 
 # username, first name, last name, roles, superuser
 USERS = [
@@ -368,7 +376,7 @@ class Command(BaseCommand):
                 minute,
                 cases.escalation_request,
                 **mine,
-                reason="This is blocking my work and nobody has called back.",
+                reason=ASK_REASONS[number % len(ASK_REASONS)],
             )
 
         def escalated(minute: float) -> Escalation:
