@@ -18,10 +18,11 @@ def notification_unread_count(*, user: Any) -> int:
     ).count()
 
 
-def notification_list_inbox(*, user: Any) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user, channel=Channel.IN_APP).select_related(
-        "incident"
-    )
+def notification_list_inbox(*, user: Any, unread_only: bool = False) -> QuerySet[Notification]:
+    qs = Notification.objects.filter(recipient=user, channel=Channel.IN_APP)
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.select_related("incident")
 
 
 def notification_list_for_incident(*, incident: Incident, user: Any) -> QuerySet[Notification]:

@@ -57,13 +57,17 @@ def _next(request: HttpRequest, default: str) -> str:
 
 @login_required
 def inbox(request: HttpRequest) -> HttpResponse:
-    page = Paginator(notification_list_inbox(user=request.user), 25).get_page(
-        request.GET.get("page")
-    )
+    unread_only = request.GET.get("show") == "unread"
+    rows = notification_list_inbox(user=request.user, unread_only=unread_only)
+    page = Paginator(rows, 25).get_page(request.GET.get("page"))
     return render(
         request,
         "notifications/inbox.html",
-        {"page": page, "unread": notification_unread_count(user=request.user)},
+        {
+            "page": page,
+            "unread": notification_unread_count(user=request.user),
+            "unread_only": unread_only,
+        },
     )
 
 

@@ -143,3 +143,32 @@ def test_the_status_page_selector_lists_what_the_initiator_was_sent(
     ]  # fmt: skip
     assert {r.email_status for r in rows} == {"pending"}
     assert notification_list_for_incident(incident=incident, user=support_user).count() == 1
+
+
+def test_the_inbox_shows_only_unread_ones_when_asked_and_keeps_that_across_pages(
+    client, initiator, incident
+):
+    escalation_request(incident=incident, actor=initiator, reason="Still down")
+    first, second = Notification.objects.filter(recipient=initiator, channel="in_app")
+    client.force_login(initiator)
+    client.post(f"/notifications/{first.pk}/read/")
+
+    unread = client.get("/notifications/", {"show": "unread"}).content.decode()
+    assert f'id="notification-{second.pk}"' in unread
+    assert f'id="notification-{first.pk}"' not in unread
+    everything = client.get("/notifications/").content.decode()
+    assert f'id="notification-{first.pk}"' in everything
+
+    client.post("/notifications/read-all/")
+    assert "Nothing unread." in client.get("/notifications/", {"show": "unread"}).content.decode()
+
+
+def test_the_inbox_pages_keep_the_unread_filter(client, initiator, service):
+    for n in range(14):  # two notifications each: over one page of 25
+        case_incident = IncidentFactory(
+            initiator=initiator, service=service, status=Incident.Status.IN_PROGRESS
+        )
+        escalation_request(incident=case_incident, actor=initiator, reason=f"Down {n}")
+    client.force_login(initiator)
+    page = client.get("/notifications/", {"show": "unread"}).content.decode()
+    assert 'href="?show=unread&amp;page=2"' in page
