@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from incidents.models import (
     ACTIVE_STATES,
+    DeescalationActivity,
     Escalation,
     Incident,
     Stakeholder,
@@ -66,6 +67,12 @@ def test_demo_shows_every_state_lets_everyone_log_in_and_loads_once(debug, clien
     # IT operations have someone to escalate a major incident to, and did so in the story.
     assert Stakeholder.objects.filter(active=True).count() >= 2
     assert StakeholderNotice.objects.exists()
+
+    # Each staff login finds an open deescalation activity of their own to complete.
+    for username in ("support", "operations"):
+        assert DeescalationActivity.objects.filter(
+            owner__username=username, status="open", plan__escalation__state="deescalating"
+        ).exists(), f"{username} has no activity to try"
 
     before = _counts()
     again = _seed("--if-empty")

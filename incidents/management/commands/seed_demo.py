@@ -390,12 +390,14 @@ class Command(BaseCommand):
             )
 
         def planned(case: Escalation, minute: float) -> None:
-            owners = [desk, ops_user, u["hana.novak"]]
+            # The first step is done in the demo; the other two are the desk's and IT
+            # operations', so whoever logs in as either finds an activity to complete.
+            owners = [u["hana.novak"], desk, ops_user]
             dues = [0.15 * R, 0.3 * R, 1.0 * R]
             steps = [
-                "Apply the vendor's workaround and confirm with two users",
-                "Fix the root cause and monitor for a day",
-                "Write the post-incident review with the service owner",
+                "Apply the vendor's workaround",
+                "Confirm with two affected users that the workaround holds",
+                "Fix the root cause with the service owner and monitor for a day",
             ]
             drafts = [
                 plans.ActivityDraft(text, owner, timezone.now() + timedelta(minutes=due))
