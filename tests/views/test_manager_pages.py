@@ -414,3 +414,15 @@ def test_a_handed_over_major_incident_shows_the_state_it_was_handed_over_in(
     why = html.split('id="why-escalated"')[1].split("</section>")[0]
     assert "Declared a major incident" in why and "Whole site down." in why
     assert "Handed over by IT operations" in why and "Failed over; primary down." in why
+
+
+def test_a_case_raised_by_the_sla_monitor_and_decided_by_a_removed_account_still_shows(mia, case):
+    # The SLA monitor raises cases with no user; a decider's account may be deleted later.
+    Escalation.objects.filter(pk=case.pk).update(
+        raised_by=None, decided_by=None, source=Escalation.Source.SLA_MONITOR
+    )
+    for page in (reverse("plan-edit", args=[case.incident.number]), workspace(case)):
+        response = mia.get(page)
+        assert response.status_code == 200
+        why = response.content.decode().split('id="why-escalated"')[1].split("</section>")[0]
+        assert "Raised by the SLA monitor" in why and "P2 close to breach." in why

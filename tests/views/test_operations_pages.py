@@ -155,3 +155,14 @@ def test_the_queue_runs_a_fixed_number_of_queries(
         response = client.get(reverse("operations-queue"))
     assert response.status_code == 200
     assert response.content.decode().count("<tr") == count // 5 + 1
+
+
+def test_an_acknowledgement_by_a_removed_account_still_shows(otto, case, support_user):
+    otto.post(act(case, "acknowledge"), {"acknowledge-seen_state": "major"})
+    Escalation.objects.filter(pk=case.pk).update(acknowledged_by=None)  # account deleted
+    html = otto.get(reverse("operations-queue")).content.decode()
+    assert "Acknowledged by someone" in html
+    otto.force_login(support_user)
+    staff_page = otto.get(reverse("incident-detail", args=[case.incident.number]))
+    assert staff_page.status_code == 200
+    assert "by someone" in staff_page.content.decode()
