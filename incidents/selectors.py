@@ -298,17 +298,15 @@ def staff_users() -> QuerySet:
     )
 
 
-def queue_assignee_choices(*, group_ids: list[int]) -> QuerySet:
-    """The queue's Assignee filter: the people of the user's groups and whoever holds one
-    of their open incidents (a manager who took one over), not every staff member."""
+def queue_assignee_choices(*, group_ids: list[int], selected: int | None = None) -> QuerySet:
+    """The queue's Assignee filter: the people of the user's groups, not every staff member,
+    and whoever the filter names now (a manager who took one over, from a shared link).
+
+    Not "whoever holds an open incident of the groups": that reads every open incident's
+    row, 850 ms at 100,000 incidents on PostgreSQL (bench_pages)."""
     if not group_ids:
         return staff_users()
-    holds_open_one = Exists(
-        Incident.objects.filter(
-            assignee=OuterRef("pk"), assignment_group__in=group_ids, open_flag=True
-        )
-    )
-    return staff_users().filter(Q(support_groups__in=group_ids) | holds_open_one)
+    return staff_users().filter(Q(support_groups__in=group_ids) | Q(pk=selected or 0))
 
 
 def services() -> QuerySet[Service]:

@@ -107,7 +107,7 @@ def support_queue(request: HttpRequest) -> HttpResponse:
     context |= {
         "priorities": Priority.choices,
         "services": services(),
-        "assignees": queue_assignee_choices(group_ids=group_ids),
+        "assignees": queue_assignee_choices(group_ids=group_ids, selected=filters.assignee),
     }
     return render(request, "incidents/support/queue.html", context)
 
