@@ -141,6 +141,9 @@ def test_no_serious_accessibility_violation_on_the_main_pages(people, live_serve
         (mia, "manager-incident", (number,)),
         (otto, "operations-queue", ()),
         (sam, "my-activities", ()),
+        (sam, "incident-detail", (number,)),
+        (sam, "entitlement-check", (Escalation.objects.get(incident__number=number).pk,)),
+        (ivy, "notifications:inbox", ()),
     ]:
         person.go(name, *args)
         person.accessible()
