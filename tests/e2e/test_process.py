@@ -110,6 +110,7 @@ def test_a_major_incident_through_it_operations_and_back_to_the_managers(people)
     expect(row).to_contain_text("Acknowledged by Otto")
     row.get_by_role("link", name="Open").click()
     otto.shot("operations-workspace")
+    otto.accessible()
 
     page = otto.page
     page.get_by_label("Others you told yourself (optional)").fill("CIO, head of e-commerce")
@@ -126,6 +127,12 @@ def test_a_major_incident_through_it_operations_and_back_to_the_managers(people)
 
     mia.go("manager-board")
     expect(mia.page.locator("#waiting_for_plan")).to_contain_text(number)
+    # The plan starts from the state IT operations handed over in.
+    mia.page.locator("#waiting_for_plan tr", has_text=number).get_by_role(
+        "link", name="Draft plan"
+    ).click()
+    expect(mia.page.locator("#why-escalated")).to_contain_text("Checkout works on the old release.")
+    mia.accessible()
 
 
 def test_no_serious_accessibility_violation_on_the_main_pages(people, live_server):
