@@ -70,6 +70,10 @@ class DeescalationActivity(FSMModelMixin, models.Model):
                 condition=~models.Q(status="open"),
                 name="activity_finished_by_owner",
             ),
+            # "My activities": the owner's open ones without reading their finished history
+            # (owner_id alone read 2,700 rows to find 32 at 100,000 incidents). Not partial:
+            # SQLite cannot match a partial index to a bound status parameter.
+            models.Index(fields=["owner", "status"], name="activity_by_owner_status"),
         ]
 
     def __str__(self) -> str:
