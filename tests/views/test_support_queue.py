@@ -247,6 +247,31 @@ def test_the_open_incidents_badge_stops_counting_at_its_cap(
         assert 'data-count="queue">3+<' in client.get(QUEUE, {"tab": tab}).content.decode()
 
 
+def test_a_search_with_more_matches_than_the_cap_says_so_and_pages_on(
+    client, support_user, desk, service, initiator, monkeypatch
+):
+    monkeypatch.setattr(support_views, "BADGE_CAP", 30)
+    monkeypatch.setattr(support_views, "PAGE_SIZE", 10)
+    for n in range(32):
+        IncidentFactory(service=service, initiator=initiator, title=f"Printer {n} jams")
+    IncidentFactory(service=service, initiator=initiator, title="VPN drops")
+    client.force_login(support_user)
+
+    html = client.get(QUEUE, {"q": "printer"}).content.decode()
+    assert "1\u201310 of more than 30 (refine the search)" in html
+    assert "Page 1 of 4+" in html
+    assert 'data-count="queue">30+<' in html
+    assert len(rows(client.get(QUEUE, {"q": "printer", "page": 2}))) == 10
+
+    # Under the cap the total is exact; without a search it always is.
+    # Under the cap a search's total is exact ("Printer 1" and "Printer 10" to "19").
+    html = client.get(QUEUE, {"q": "printer 1"}).content.decode()
+    assert "1\u201310 of 11<" in html and "Page 1 of 2<" in html
+    # Without a search the total is always exact.
+    html = client.get(QUEUE).content.decode()
+    assert "1\u201310 of 33<" in html and "Page 1 of 4<" in html
+
+
 def test_my_decision_stays_in_recently_decided_after_the_incident_moves_on(
     client, support_user, desk, service, initiator
 ):
