@@ -413,6 +413,8 @@ def test_a_handed_over_major_incident_shows_the_state_it_was_handed_over_in(
     html = mia.get(reverse("plan-edit", args=[incident.number])).content.decode()
     why = html.split('id="why-escalated"')[1].split("</section>")[0]
     assert "Declared a major incident" in why and "Whole site down." in why
+    # Declaring it major is its own decision: the reason is not repeated as one.
+    assert "The decision" not in why
     assert "Handed over by IT operations" in why and "Failed over; primary down." in why
 
 
