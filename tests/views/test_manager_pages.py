@@ -314,7 +314,8 @@ def test_the_owner_completes_an_activity_with_a_note(client, case, manager_user,
     assert "Step 1" in client.get(reverse("my-activities")).content.decode()
     response = client.post(reverse("activity-complete", args=[activity.pk]), {"complete-note": ""})
     assert response.status_code == 400
-    assert "is-invalid" in response.content.decode()
+    html = response.content.decode()
+    assert "is-invalid" in html and "This field is required." in html
     assert DeescalationActivity.objects.get(pk=activity.pk).status == "open"
     client.post(reverse("activity-complete", args=[activity.pk]), {"complete-note": "Done"})
     assert DeescalationActivity.objects.get(pk=activity.pk).status == "done"
