@@ -429,3 +429,20 @@ def test_a_case_raised_by_the_sla_monitor_and_decided_by_a_removed_account_still
         assert response.status_code == 200
         why = response.content.decode().split('id="why-escalated"')[1].split("</section>")[0]
         assert "Raised by the SLA monitor" in why and "P2 close to breach." in why
+
+
+def test_a_blank_note_from_the_workspace_shows_the_error_under_the_same_field(
+    mia, case, manager_user, support_user
+):
+    case = deescalating(case=case, manager=manager_user, owner=support_user)
+    activity = case.plan.activities.get()
+    response = mia.post(
+        reverse("activity-complete", args=[activity.pk]),
+        {"complete-note": "   ", "back": "workspace"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    field = html.split(f'id="note-{activity.pk}"')[0].rsplit("<input", 1)[1]
+    assert "is-invalid" in field
+    assert f'id="note-{activity.pk}-error">This field is required.<' in html
+    assert DeescalationActivity.objects.get(pk=activity.pk).status == "open"
