@@ -390,5 +390,10 @@ def action_form(
     return action.form(
         data,
         prefix=action.slug,
-        initial={"seen_state": seen, "seen_case": case.pk if case else ""},
+        initial={
+            "seen_state": seen,
+            "seen_case": case.pk if case else "",
+            # Assign opens on who holds it now: submitting it unchanged must not unassign.
+            "assignee": incident.assignee_id,
+        },
     )

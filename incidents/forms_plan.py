@@ -203,8 +203,13 @@ class HandOverForm(_TextForm):
 
 
 class ImpactForm(_TextForm):
-    users_affected = forms.IntegerField(label="Users affected", min_value=0, required=False)
-    services_affected = forms.IntegerField(label="Services affected", min_value=0, required=False)
+    # The upper bounds keep a typo out of the database's integer column (a 500 before).
+    users_affected = forms.IntegerField(
+        label="Users affected", min_value=0, max_value=10_000_000, required=False
+    )
+    services_affected = forms.IntegerField(
+        label="Services affected", min_value=0, max_value=100_000, required=False
+    )
     note = forms.CharField(label="How you know (optional)", required=False, max_length=500)
 
     def clean(self):

@@ -166,3 +166,14 @@ def test_an_acknowledgement_by_a_removed_account_still_shows(otto, case, support
     staff_page = otto.get(reverse("incident-detail", args=[case.incident.number]))
     assert staff_page.status_code == 200
     assert "by someone" in staff_page.content.decode()
+
+
+def test_an_absurd_impact_figure_is_refused_inline_not_a_500(otto, case):
+    response = otto.post(
+        act(case, "impact"),
+        {"impact-users_affected": "99999999999999999999", "impact-services_affected": "1"},
+    )
+    assert response.status_code == 400
+    assert "Ensure this value is less than or equal to" in response.content.decode()
+    case.incident.refresh_from_db()
+    assert getattr(case.incident, "impact_facts", None) is None

@@ -308,7 +308,8 @@ def test_each_action_does_what_it_says(client, world, slug):
         assert name and name != world.manager.username
         assert f"Assigned to {name}" in page.content.decode()
         form = client.get(page_url(incident)).content.decode()
-        assert f'<option value="{world.manager.pk}">{name}</option>' in form
+        # ... and the form now opens on them.
+        assert f'<option value="{world.manager.pk}" selected>{name}</option>' in form
 
 
 REQUIRED = {slug: values for slug, (_, _, values, _) in CASES.items()
@@ -479,3 +480,15 @@ def test_the_major_badge_is_red_only_while_the_incident_is_open(
     assert badge in html
     red = 'class="badge text-bg-danger" data-testid="major-badge"'
     assert (red in html) == (status == "in_progress")
+
+
+def test_the_assign_form_opens_on_the_current_assignee(client, world):
+    from incidents.services.incidents import incident_assign
+
+    incident = world.build("new")
+    incident_assign(incident=incident, actor=world.support, assignee=world.support)
+    client.force_login(world.support)
+    html = client.get(reverse("incident-detail", args=[incident.number])).content.decode()
+    form = html.split('id="action-assign"')[1].split("</form>")[0]
+    # Submitting Assign unchanged keeps the assignee instead of unassigning the incident.
+    assert f'<option value="{world.support.pk}" selected>' in form
