@@ -5,6 +5,7 @@ from now": the clock time is what gets written in a calendar, the distance what 
 """
 
 from datetime import datetime
+from typing import Any
 
 from django import template
 from django.utils import timezone
@@ -35,3 +36,12 @@ def from_now(value: datetime | None) -> str:
     seconds = (value - timezone.now()).total_seconds()
     words = duration_words(seconds)
     return f"in {words}" if seconds >= 0 else f"{words} ago"
+
+
+@register.filter
+def ack_delay(case: Any) -> str:
+    """How long IT operations took to acknowledge a major incident, in words."""
+    seconds = (case.acknowledged_at - case.major_at).total_seconds()
+    if seconds < 60:
+        return "within a minute of classification"
+    return f"{duration_words(seconds)} after classification"

@@ -283,7 +283,9 @@ def test_a_blank_status_update_is_an_inline_error(mia, case):
 def test_confirming_waits_for_every_activity(mia, case, manager_user, support_user):
     case = deescalating(case=case, manager=manager_user, owner=support_user)
     html = mia.get(workspace(case)).content.decode()
-    assert "Confirm deescalation becomes available" in html
+    blockers = html.split('id="confirm-blockers"')[1].split("</div>")[0]
+    assert "Deescalation cannot be confirmed yet" in blockers
+    assert blockers.count("done or cancelled") == 1  # said once, not twice
     response = mia.post(
         act(case, "confirm_deescalation"), {"confirm_deescalation-note": "All good"}
     )

@@ -52,7 +52,7 @@ def test_the_queue_shows_unacknowledged_majors_first_with_their_age(otto, case, 
     assert response["Location"] == reverse("operations-queue")
     html = otto.get(reverse("operations-queue")).content.decode()
     assert "Acknowledged by Otto" in html
-    assert "after classification" in html
+    assert "within a minute of classification" in html  # not "0 minutes after"
     assert "0 not acknowledged" in html
 
 

@@ -132,6 +132,7 @@ def test_a_decision_taken_meanwhile_is_a_conflict_not_a_500(client, case, suppor
     html = response.content.decode()
     assert "This incident changed while you were looking" in html
     assert "This case is already decided: <strong>Rejected</strong>" in html
+    assert "Already handled.</p>" in html  # one full stop after a reason typed without
     assert Escalation.objects.get(pk=case.pk).state == S.REJECTED
 
 

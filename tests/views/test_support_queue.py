@@ -390,3 +390,14 @@ def test_a_row_shows_title_service_assignee_and_state_with_the_title_escaped(
     assert '<span class="badge text-bg-light border">on hold</span>' in row
     assert f'<tr class="row-breached" data-number="{late.number}">' in html
     assert f'<tr class="" data-number="{odd.number}">' in html
+
+
+def test_an_empty_queue_says_whether_the_filters_or_the_day_emptied_it(
+    client, support_user, desk, service, initiator
+):
+    client.force_login(support_user)
+    assert "Calm day" in client.get(QUEUE).content.decode()
+    IncidentFactory(service=service, initiator=initiator, title="Printer jam")
+    html = client.get(QUEUE, {"q": "zzz-no-match"}).content.decode()
+    assert "No open incident matches these filters" in html and "Calm day" not in html
+    assert "Clear the filters" in html
