@@ -34,6 +34,9 @@ class _TextForm(forms.Form):
 
 
 class PlanForm(forms.Form):
+    # The plan's revision the editor showed: a save by someone else in between is refused.
+    # (Not required: an error on a hidden field would be one nobody can see or fix.)
+    seen_revision = forms.IntegerField(widget=forms.HiddenInput, min_value=0, required=False)
     summary = forms.CharField(
         label="Summary for the initiator",
         help_text="What will be done, in words the person who reported it understands.",

@@ -21,6 +21,9 @@ class DeescalationPlan(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Bumped by every rewrite and reorder: the plan editor posts the revision it showed,
+    # so of two managers editing at once the second is told instead of overwriting.
+    revision = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"Deescalation plan for {self.escalation.incident.number}"

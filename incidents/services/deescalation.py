@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import F
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
@@ -66,9 +67,17 @@ def _create_activities(plan: DeescalationPlan, activities: list[ActivityDraft], 
 
 @transaction.atomic
 def plan_draft(
-    *, escalation: Escalation, actor: Any, summary: str, activities: list[ActivityDraft]
+    *,
+    escalation: Escalation,
+    actor: Any,
+    summary: str,
+    activities: list[ActivityDraft],
+    seen_revision: int | None = None,
 ) -> DeescalationPlan:
-    """Write (or rewrite, after a return) the plan of an escalated case."""
+    """Write (or rewrite, after a return) the plan of an escalated case.
+
+    `seen_revision`: the plan's revision the editor showed (0: no plan yet); another
+    manager's save in between makes this one refuse instead of overwriting it."""
     summary = require_text(summary, what="a summary of the plan for the initiator")
     _check_drafts(activities)
     case = escalation_lock(escalation=escalation)
@@ -76,13 +85,20 @@ def plan_draft(
         raise PermissionDenied("Only incident managers draft deescalation plans.")
     if case.state != S.ESCALATED:
         raise IncidentChanged("The plan can only be drafted while the incident is escalated.")
+    current = getattr(case, "plan", None)
+    if seen_revision is not None and (current.revision if current else 0) != seen_revision:
+        raise IncidentChanged(
+            "Someone else saved this plan while you were editing it; your changes were not "
+            "saved. Their version is shown below."
+        )
     plan, created = DeescalationPlan.objects.get_or_create(
-        escalation=case, defaults={"author": actor, "summary": summary}
+        escalation=case, defaults={"author": actor, "summary": summary, "revision": 1}
     )
     if not created:
         plan.summary = summary
         plan.author = actor
-        plan.save(update_fields=["summary", "author"])
+        plan.revision += 1
+        plan.save(update_fields=["summary", "author", "revision"])
         plan.activities.all().delete()
     _create_activities(plan, activities)
     timeline_record(
@@ -109,6 +125,7 @@ def plan_reorder(*, escalation: Escalation, actor: Any, order: list[int]) -> Dee
     for position, pk in enumerate(order):
         activities[pk].position = position
     DeescalationActivity.objects.bulk_update(activities.values(), ["position"])
+    DeescalationPlan.objects.filter(pk=plan.pk).update(revision=F("revision") + 1)
     timeline_record(
         incident=case.incident, escalation=case, kind=Kind.PLAN, actor=actor,
         note="Activities reordered: "

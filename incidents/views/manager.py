@@ -47,7 +47,7 @@ from incidents.services.deescalation import (
 from incidents.services.errors import ActionRefused, IncidentChanged
 
 from .actions import page_action, staff_action
-from .home import refusal_message, role_required
+from .home import CHANGED, refusal_message, role_required
 
 S = Escalation.State
 # Status updates go out while the incident is escalated in any form.
@@ -231,20 +231,27 @@ def _plan_initial(case: Escalation) -> tuple[dict, list[dict]]:
         }
         for a in plan.activities.all()
     ]
-    return {"summary": plan.summary}, activities
+    return {"summary": plan.summary, "seen_revision": plan.revision}, activities
 
 
 @role_required("manage_deescalation")
 def plan_edit(request: HttpRequest, number: str) -> HttpResponse:
     case = escalation_get_for_staff(number=number)
     if case.state != S.ESCALATED:
-        messages.info(
-            request,
-            f"The plan cannot be edited now: the escalation is {case.get_state_display().lower()}.",
-        )
+        state = case.get_state_display().lower()
+        if request.method == "POST":
+            # Submitted, approved or made major by someone else since this page was opened.
+            messages.error(
+                request, f"{CHANGED}: the escalation is now {state}, so your changes to the "
+                "plan were not saved.",
+            )  # fmt: skip
+        else:
+            messages.info(request, f"The plan cannot be edited now: the escalation is {state}.")
         return redirect("manager-incident", number=number)
     staff = user_list_staff()
     plan_initial, activity_initial = _plan_initial(case)
+    plan_initial.setdefault("seen_revision", 0)
+    conflict = ""
     if request.method == "POST":
         form = PlanForm(request.POST)
         formset = ActivityFormSet(request.POST, prefix="activities", staff=staff)
@@ -265,10 +272,19 @@ def plan_edit(request: HttpRequest, number: str) -> HttpResponse:
                 raise ActionRefused("A deescalation plan needs at least one activity.")
             plan_draft(
                 escalation=case, actor=request.user, summary=form.cleaned_data["summary"],
-                activities=drafts,
+                activities=drafts, seen_revision=form.cleaned_data["seen_revision"],
             )  # fmt: skip
             if "submit" in request.POST:
                 plan_submit(escalation=case, actor=request.user, seen_state=S.ESCALATED)
+        except IncidentChanged as changed:
+            # Show the plan as it is now: the user's version cannot be merged into it.
+            conflict = refusal_message(changed)
+            case = escalation_get_for_staff(number=number)
+            plan_initial, activity_initial = _plan_initial(case)
+            form = PlanForm(initial=plan_initial)
+            formset = ActivityFormSet(
+                prefix="activities", staff=staff, initial=activity_initial or None
+            )
         except ActionRefused as refused:
             form.add_error(None, refusal_message(refused))
         else:
@@ -279,11 +295,12 @@ def plan_edit(request: HttpRequest, number: str) -> HttpResponse:
                 else "The plan is saved as a draft.",
             )
             return redirect("manager-incident", number=number)
-    status = 400 if request.method == "POST" else 200
+    status = (409 if conflict else 400) if request.method == "POST" else 200
     return render(
         request,
         "incidents/manager/plan_edit.html",
         {
+            "conflict": conflict,
             "case": case,
             "incident": case.incident,
             "form": form,

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -34,10 +35,11 @@ def workspace(case):
     return reverse("manager-incident", args=[case.incident.number])
 
 
-def plan_post(owner, *, summary="Fail over", rows=None, submit=False):
+def plan_post(owner, *, summary="Fail over", rows=None, submit=False, seen_revision=0):
     rows = rows if rows is not None else [("Switch to standby", owner.pk, _due())]
     data = {
         "summary": summary,
+        "seen_revision": seen_revision,
         "activities-TOTAL_FORMS": str(len(rows)),
         "activities-INITIAL_FORMS": "0",
         "activities-MIN_NUM_FORMS": "1",
@@ -448,3 +450,40 @@ def test_a_blank_note_from_the_workspace_shows_the_error_under_the_same_field(
     assert "is-invalid" in field
     assert f'id="note-{activity.pk}-error">This field is required.<' in html
     assert DeescalationActivity.objects.get(pk=activity.pk).status == "open"
+
+
+def test_two_managers_editing_one_plan_the_second_is_told_and_sees_the_first_ones(
+    mia, client, case, support_user, second_manager
+):
+    url = reverse("plan-edit", args=[case.incident.number])
+    # Both open the editor on the same draft (revision 1).
+    mia.post(url, plan_post(support_user, summary="First draft"))
+    seen = DeescalationPlan.objects.get().revision
+    assert 'name="seen_revision" value="1"' in mia.get(url).content.decode()
+    other = Client()
+    other.force_login(second_manager)
+    other.post(url, plan_post(support_user, summary="Max's version", seen_revision=seen))
+
+    response = mia.post(url, plan_post(support_user, summary="Mia's stale", seen_revision=seen))
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "This incident changed while you were looking" in html
+    assert "your changes were not saved" in html
+    assert "Max&#x27;s version" in html  # the form now shows the plan as it is
+    plan = DeescalationPlan.objects.get()
+    assert plan.summary == "Max's version"
+    assert f'name="seen_revision" value="{plan.revision}"' in html
+
+
+def test_saving_after_someone_submitted_the_plan_says_the_changes_were_not_saved(
+    mia, case, support_user, manager_user
+):
+    url = reverse("plan-edit", args=[case.incident.number])
+    mia.post(url, plan_post(support_user, summary="Draft"))
+    submitted(case=Escalation.objects.get(pk=case.pk), manager=manager_user, owner=support_user)
+    response = mia.post(url, plan_post(support_user, summary="Late edit", seen_revision=2),
+                        follow=True)  # fmt: skip
+    html = response.content.decode()
+    assert "This incident changed while you were looking" in html
+    assert "your changes to the plan were not saved" in html
+    assert DeescalationPlan.objects.get().summary != "Late edit"
