@@ -77,6 +77,9 @@ class ActivityForm(forms.Form):
         # A little slack: the form may have been filled in over a couple of minutes.
         if due < timezone.now() - timedelta(minutes=5):
             raise forms.ValidationError("The due time is in the past.")
+        # Pages show a due time without its year; a typo in the year would hide there.
+        if due > timezone.now() + timedelta(days=366):
+            raise forms.ValidationError("The due time is more than a year away: check the year.")
         return due
 
 

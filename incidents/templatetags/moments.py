@@ -26,6 +26,8 @@ def moment(value: datetime | None) -> str:
         return date_format(at, "H:i")
     if days_apart < 7:
         return date_format(at, "D H:i")
+    if at.year != timezone.localdate().year:
+        return date_format(at, "j M Y H:i")
     return date_format(at, "j M H:i")
 
 

@@ -316,3 +316,22 @@ def test_classify_major_shows_the_criteria_on_the_staff_page_and_the_check(
     case = requested(incident=incident, initiator=initiator)
     html = client.get(reverse("entitlement-check", args=[case.pk])).content.decode()
     assert "Major-incident criteria" in html
+
+
+@pytest.mark.parametrize(
+    ("due", "message"),
+    [
+        ("2020-01-01T10:00", "The due time is in the past."),
+        ("9999-12-31T23:59", "The due time is more than a year away: check the year."),
+    ],
+)
+def test_a_follow_up_due_in_the_past_or_in_a_far_year_is_refused(
+    client, major_case, operations_user, support_user, due, message
+):
+    as_user(client, operations_user)
+    url = reverse("major-review", args=[major_case.incident.number])
+    data = review_post(support_user) | {"follow_ups-0-due_at": due}
+    response = client.post(url, data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not PostIncidentReview.objects.exists()

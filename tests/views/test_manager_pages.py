@@ -189,6 +189,7 @@ def test_save_and_submit_in_one_go(mia, case, support_user):
         {"rows": [("Step", "OWNER", "")]},
         {"rows": [("Step", "OWNER", "tomorrow-ish")]},
         {"rows": [("Step", "OWNER", _due(hours=-3))]},
+        {"rows": [("Step", "OWNER", "9999-12-31T23:59")]},  # shown without its year
         {"rows": [("Step", "NOT_STAFF", _due())]},
         {"rows": []},
     ],

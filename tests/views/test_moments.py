@@ -21,6 +21,7 @@ def berlin(settings):
         (timedelta(minutes=11), "19:45 in 11 min"),
         (timedelta(days=2, hours=13, minutes=26), "Mon 09:00 in 2 d 13 h"),
         (timedelta(days=10), "14 Dec 19:34 in 10 d"),
+        (timedelta(days=40), "13 Jan 2027 19:34 in 40 d"),  # another year: say which
         (timedelta(minutes=-25), "19:09 25 min ago"),
         # Midnight in Berlin is 23:00 UTC: the day is the reader's, not the server's.
         (timedelta(hours=4, minutes=36), "Sat 00:10 in 4 h 36 min"),
