@@ -99,6 +99,18 @@ def major_link_incident(
     related = Incident.objects.select_for_update().get(pk=incident.pk)
     if not related.is_open:
         raise ActionRefused(f"{related.number} is no longer open.")
+    if (
+        related.is_major
+        and Escalation.objects.filter(
+            incident=related, state__in=ACTIVE_STATES, major_at__isnull=False
+        ).exists()
+    ):
+        # Two outages are two majors with their own IT operations work and updates; linking
+        # one under the other would send its initiator two streams of updates.
+        raise ActionRefused(
+            f"{related.number} is a major incident itself: major incidents are not linked "
+            "to each other."
+        )
     try:
         with transaction.atomic():
             link = IncidentLink.objects.create(

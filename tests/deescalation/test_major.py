@@ -114,6 +114,16 @@ def test_linking_twice_or_to_itself_is_refused(major, operations_user, other_ini
         major_link_incident(escalation=major, actor=operations_user, incident=major.incident)
 
 
+def test_another_active_major_incident_is_not_linked_under_this_one(
+    major, operations_user, support_user, other_initiator, service
+):
+    theirs = _other_report(other_initiator, service)
+    escalation_classify_major(incident=theirs, actor=support_user, reason="Second outage")
+    with pytest.raises(ActionRefused, match="is a major incident itself"):
+        major_link_incident(escalation=major, actor=operations_user, incident=theirs)
+    assert not major.linked_incidents.exists()
+
+
 def test_criteria_show_priority_impact_and_linked_incidents(
     settings, major, support_user, operations_user, other_initiator, service
 ):
