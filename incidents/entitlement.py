@@ -26,6 +26,10 @@ class Recommendation:
         return asdict(self)
 
     @property
+    def needed(self) -> int:
+        return ENTITLED_FROM
+
+    @property
     def verdict(self) -> str:
         return "Escalation is entitled" if self.entitled else "Escalation is not entitled"
 
@@ -40,11 +44,13 @@ def entitlement_recommendation(
     points = PRIORITY_POINTS[incident.priority]
     score += points
     label = incident.get_priority_display()
-    reasons.append(
-        f"Priority {label} warrants escalation."
-        if points >= 2
-        else f"Priority {label} alone does not warrant escalation."
-    )
+    if points >= ENTITLED_FROM:
+        reasons.append(f"Priority {label} warrants escalation.")
+    elif points >= 2:
+        # Not "warrants": the verdict may still say not entitled.
+        reasons.append(f"Priority {label} counts towards escalation, but not on its own.")
+    else:
+        reasons.append(f"Priority {label} alone does not warrant escalation.")
 
     consumed = sla_resolution_consumed(incident, now=now)
     percent = round(consumed * 100)

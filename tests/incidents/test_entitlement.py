@@ -51,7 +51,7 @@ def test_a_fresh_low_priority_incident_is_not_entitled(cast):
     ("impact", "urgency", "sentence", "entitled"),
     [
         (1, 1, "Priority P1 Critical warrants escalation.", True),
-        (1, 2, "Priority P2 High warrants escalation.", False),
+        (1, 2, "Priority P2 High counts towards escalation, but not on its own.", False),
         (2, 2, "Priority P3 Moderate alone does not warrant escalation.", False),
         (3, 3, "Priority P5 Planning alone does not warrant escalation.", False),
     ],

@@ -58,6 +58,7 @@ def test_the_facts_and_the_recommendation_with_its_reasons(client, case, support
     assert "No earlier escalations of this incident." in html
     assert 'data-testid="verdict">Escalation is entitled<' in html
     assert "Priority P1 Critical warrants escalation." in html
+    assert "entitled from 3)" in html  # the score says how far it is from the verdict
     for label in ("Escalate", "Reject", "Avoided", "Classify as major"):
         assert f">{label}</button>" in html
 
