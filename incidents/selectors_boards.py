@@ -35,8 +35,8 @@ from incidents.models import (
 )
 from incidents.roles import perm
 from incidents.selectors import timeline_change_words
-from incidents.selectors_deescalation import UpdateClock
-from incidents.sla import sla_alert_calendar, sla_policies
+from incidents.selectors_deescalation import update_clock_of
+from incidents.sla import sla_policies
 from notifications.models import Notification
 
 S = Escalation.State
@@ -276,13 +276,11 @@ def _promise_next_updates(cases: list[Escalation], now: datetime) -> None:
     cadence.update(UpdateCadence.objects.values_list("priority", "interval_minutes"))
     policies = sla_policies() if cases else {}
     for case in cases:
-        incident = case.incident
-        started = case.escalated_at or case.major_at or case.created_at
-        clock = UpdateClock(
-            started=max(started, case.last_update_at or started),
-            interval=timedelta(minutes=cadence[incident.priority]),
-            calendar=sla_alert_calendar(incident=incident, policy=policies[incident.priority]),
-        )
+        priority = case.incident.priority
+        clock = update_clock_of(
+            case, last_update=case.last_update_at, policy=policies[priority],
+            interval=timedelta(minutes=cadence[priority]),
+        )  # fmt: skip
         case.next_update_at = clock.due
         case.update_late = case.next_update_at < now
 

@@ -18,6 +18,7 @@ from incidents.models import (
     Incident,
     IncidentImpact,
     IncidentLink,
+    SLAPolicy,
     TimelineEntry,
     UpdateCadence,
 )
@@ -172,12 +173,29 @@ class UpdateClock:
         return moment
 
 
+def _clock_start(case: Escalation) -> datetime:
+    return case.escalated_at or case.major_at or case.created_at
+
+
+def update_clock_of(
+    case: Escalation, *, last_update: datetime | None, interval: timedelta, policy: SLAPolicy
+) -> UpdateClock:
+    """The clock from what is already known of the case: its last public update, its
+    priority's cadence and SLA policy. The board passes these for many cases at once."""
+    started = _clock_start(case)
+    return UpdateClock(
+        started=max(started, last_update or started),
+        interval=interval,
+        calendar=sla_alert_calendar(incident=case.incident, policy=policy),
+    )
+
+
 def update_clock(case: Escalation) -> UpdateClock | None:
     """The case's promised-update clock; None when it promises no updates (not escalated,
     or over)."""
     if case.state not in CADENCE_STATES:
         return None
-    started = case.escalated_at or case.major_at or case.created_at
+    started = _clock_start(case)
     last_update = (
         TimelineEntry.objects.filter(
             incident_id=case.incident_id,
@@ -189,14 +207,11 @@ def update_clock(case: Escalation) -> UpdateClock | None:
         .values_list("created_at", flat=True)
         .first()
     )
-    incident = case.incident
-    return UpdateClock(
-        started=max(started, last_update or started),
-        interval=update_cadence_for(priority=incident.priority),
-        calendar=sla_alert_calendar(
-            incident=incident, policy=sla_policy_for(priority=incident.priority)
-        ),
-    )
+    priority = case.incident.priority
+    return update_clock_of(
+        case, last_update=last_update, interval=update_cadence_for(priority=priority),
+        policy=sla_policy_for(priority=priority),
+    )  # fmt: skip
 
 
 def next_update_due(incident: Incident) -> datetime | None:
