@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 
 from incidents.models import ACTIVE_STATES, Escalation, Incident, PreventionAction, SupportGroup
+from incidents.people import person_name
 from incidents.roles import perm
 from incidents.selectors import staff_users
 from incidents.services import deescalation, escalations, incidents, operations
@@ -157,7 +158,7 @@ class AssignForm(ActionForm):
         super().__init__(*args, **kwargs)
         # Fresh querysets per form: the module-level ones would be cached across requests.
         self.fields["assignee"].queryset = staff_users()
-        self.fields["assignee"].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["assignee"].label_from_instance = person_name
         self.fields["group"].queryset = SupportGroup.objects.all()
 
 

@@ -6,6 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from incidents.models import Incident, Stakeholder
+from incidents.people import person_name
 from incidents.selectors_boards import user_list_staff
 
 
@@ -67,7 +68,7 @@ class ActivityForm(forms.Form):
         super().__init__(*args, **kwargs)
         if staff is not None:
             self.fields["owner"].queryset = staff
-        self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["owner"].label_from_instance = person_name
 
     def clean_description(self) -> str:
         return _not_blank(self.cleaned_data["description"])

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from incidents.people import person_name
+
 
 class TimelineEntry(models.Model):
     class Kind(models.TextChoices):
@@ -73,6 +75,4 @@ class TimelineEntry(models.Model):
 
     @property
     def actor_name(self) -> str:
-        if self.actor is None:
-            return "Escalation Portal"
-        return self.actor.get_full_name() or self.actor.get_username()
+        return person_name(self.actor, "Escalation Portal")

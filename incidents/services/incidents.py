@@ -8,6 +8,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from incidents.models import ACTIVE_STATES, Escalation, Impact, Incident, Service, TimelineEntry
+from incidents.people import person_name
 from incidents.priority import priority_for
 from incidents.roles import is_staff_member, perm
 from incidents.sla import sla_due_times, sla_sync
@@ -350,7 +351,7 @@ def incident_assign(
         incident.assignment_group = group
         incident.support_level = max(incident.support_level, group.level)
     incident.save(update_fields=["assignee", "assignment_group", "support_level", "updated_at"])
-    who = (assignee.get_full_name() or assignee.get_username()) if assignee else "nobody"
+    who = person_name(assignee, "nobody")
     where = f" in {incident.assignment_group}" if incident.assignment_group else ""
     timeline_record(
         incident=incident, kind=Kind.ASSIGNMENT, actor=actor, note=f"Assigned to {who}{where}."

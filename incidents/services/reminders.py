@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from incidents.models import DeescalationActivity, Escalation, Reminder, TimelineEntry
+from incidents.people import person_name
 from incidents.selectors_deescalation import CADENCE_STATES, latest_moment, update_clock
 from notifications.events import Event
 from notifications.services import notification_queue
@@ -74,7 +75,7 @@ def reminders_activity_overdue(*, now: datetime | None = None) -> int:
     sent = 0
     for activity in overdue:
         moment = latest_moment(first=activity.due_at, every=every, now=now)
-        owner = activity.owner.get_full_name() or activity.owner.get_username()
+        owner = person_name(activity.owner)
         sent += _remind_once(
             kind=Reminder.Kind.ACTIVITY_OVERDUE,
             case=activity.plan.escalation,

@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
 from incidents.models import Escalation
+from incidents.people import person_name
 
 register = template.Library()
 
@@ -95,7 +96,7 @@ def queue_row(incident: Any) -> str:
         _ON_HOLD if incident.status == "on_hold" else "",
         priority_badge(incident),
         incident.service.name,
-        (assignee.get_full_name() or assignee.username) if assignee else _NOBODY,
+        person_name(assignee) if assignee else _NOBODY,
         date_format(localtime(incident.created_at), "d M Y H:i"),
         incident.age,
         sla_bar(incident.sla),

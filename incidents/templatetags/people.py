@@ -4,14 +4,14 @@ from typing import Any
 
 from django import template
 
+from incidents.people import person_name
+
 register = template.Library()
 
 
 @register.filter
 def person(user: Any, fallback: str = "someone") -> str:
-    """Full name, else login name; `fallback` where the user was deleted (SET_NULL) or
-    was never set. A filter, because `a.get_full_name|default:a.username` fails to render
-    when `a` is None: Django raises on a filter argument it cannot resolve."""
-    if user is None:
-        return fallback
-    return user.get_full_name() or user.get_username()
+    """person_name as a filter. Templates use it, not `a.get_full_name|default:a.username`:
+    that fails to render when `a` is None (Django raises on a filter argument it cannot
+    resolve)."""
+    return person_name(user, fallback)
